@@ -1,0 +1,87 @@
+"""The human-facing command line of the `danm` binary (typer).
+
+Stays interpreted: a mypyc-compiled typer command loses its Annotated options and its help.
+The CNI and fakeipam roles never come through here when a runtime execs them (see danm.entry).
+"""
+
+from typing import NoReturn
+
+import typer
+
+from danm import buildinfo
+
+app = typer.Typer(
+    name="danm",
+    help="danm: Kubernetes network management for telco workloads. One binary, one role per command.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+ipam_app = typer.Typer(
+    help="Inspect IP allocations of danm networks.", no_args_is_help=True, add_completion=False
+)
+app.add_typer(ipam_app, name="ipam")
+
+
+def not_implemented(role: str) -> NoReturn:
+    typer.echo(f"danm {role}: not implemented yet", err=True)
+    raise typer.Exit(code=1)
+
+
+@app.command(help="The CNI meta-plugin (runtimes exec `danm` with CNI_COMMAND set and no arguments).")
+def cni() -> None:
+    from danm import cni as cni_role
+
+    raise typer.Exit(code=cni_role.main())
+
+
+@app.command(help="The IPAM plugin that hands danm's addresses to delegates (also: run as `fakeipam`).")
+def fakeipam() -> None:
+    from danm import fakeipam as fakeipam_role
+
+    raise typer.Exit(code=fakeipam_role.main())
+
+
+@app.command(help="Node daemon: creates and removes VLAN/VxLAN host interfaces for networks.")
+def netwatcher() -> None:
+    not_implemented("netwatcher")
+
+
+@app.command(help="Leader-elected controller: endpoints of annotated Services from pod interfaces.")
+def svcwatcher() -> None:
+    not_implemented("svcwatcher")
+
+
+@app.command(help="Validating and mutating admission webhook for the danm APIs.")
+def webhook() -> None:
+    not_implemented("webhook")
+
+
+@app.command(help="Embedded in-memory Kubernetes API server, for trials and tests.")
+def apiserver() -> None:
+    not_implemented("apiserver")
+
+
+@app.command(help="Run a self-contained demonstration against the embedded API server.")
+def demo() -> None:
+    not_implemented("demo")
+
+
+@ipam_app.command("show", help="Show the allocations of a network.")
+def ipam_show() -> None:
+    not_implemented("ipam show")
+
+
+@app.command(help="Print the danm version, git commit, Python version and CNI spec versions.")
+def version() -> None:
+    for line in buildinfo.version_lines():
+        typer.echo(line)
+
+
+def run(args: list[str]) -> int:
+    try:
+        app(args=args, prog_name="danm")
+    except SystemExit as stop:
+        code = stop.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
