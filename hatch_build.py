@@ -1,4 +1,9 @@
-"""Build hook: record the git commit in the wheel, for `danm version`."""
+"""Build hook: record the git commit in the wheel (for `danm version`), and leave no compiled
+artifacts in the source tree.
+
+hatch-mypyc compiles in place: without the clean-up, danm/*.so files would stay beside the
+sources and shadow later edits of the .py files for anything that imports from the checkout.
+"""
 
 import subprocess
 import tempfile
@@ -28,3 +33,8 @@ class CommitRecordingHook(BuildHookInterface[Any]):
         record = Path(tempfile.mkdtemp()) / "_build_commit.txt"
         record.write_text(commit + "\n", encoding="utf-8")
         build_data["force_include"][str(record)] = "danm/_build_commit.txt"
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
+        root = Path(self.root)
+        for compiled in [*root.glob("danm/*.so"), *root.glob("*__mypyc*.so")]:
+            compiled.unlink()

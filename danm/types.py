@@ -70,7 +70,7 @@ class ObjectMeta(Struct, omit_defaults=True, rename="camel"):
     owner_references: list[OwnerReference] | None = None
     finalizers: list[str] | None = None
     # Server-side apply bookkeeping: danm never reads it, only carries it through unchanged.
-    managed_fields: list[Raw] | None = None
+    managed_fields: list[dict[str, object]] | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,15 +297,15 @@ class DanmNetConf(
 
     cni_version: str = ""
     # CNI 1.1: the runtime may list every version the config supports
-    cni_versions: list[str] | None = None
+    cni_versions: list[str] | UnsetType = UNSET
     name: str = ""
     type: str = ""
     kubeconfig: str = ""
     cni_dir: str = "/etc/cni/net.d"
     naming_scheme: str = ""
-    capabilities: dict[str, bool] | None = None
-    runtime_config: dict[str, Raw] | None = None
-    prev_result: Raw | None = None
+    capabilities: dict[str, bool] | UnsetType = UNSET
+    runtime_config: dict[str, Raw] | UnsetType = UNSET
+    prev_result: Raw | UnsetType = UNSET
 
 
 class CniInterface(Struct, omit_defaults=True, rename={"socket_path": "socketPath", "pci_id": "pciID"}):
@@ -427,10 +427,10 @@ class AdmissionRequest(Struct, omit_defaults=True, rename="camel"):
     operation: str = ""
     user_info: UserInfo = field(default_factory=UserInfo)
     # The objects stay raw: the webhook decodes them by kind.
-    object: Raw | None = None
-    old_object: Raw | None = None
-    dry_run: bool = False
-    options: Raw | None = None
+    object: Raw | UnsetType = UNSET
+    old_object: Raw | UnsetType = UNSET
+    dry_run: bool | None = None
+    options: Raw | UnsetType = UNSET
 
 
 class StatusDetails(Struct, omit_defaults=True):
