@@ -8,9 +8,9 @@ Go implementation fixed (note the capitalisation: ``NetworkID``, ``host_device``
 
 Writing policy: danm never PUTs a Kubernetes object it did not create. A decoded Struct keeps
 only the modelled fields, so an update through a Struct would drop whatever a newer CRD version,
-another controller or a user added. Every change to an existing object is sent as a JSON merge
-patch of the modelled fields that changed, carrying ``metadata.resourceVersion`` for optimistic
-concurrency (see ``danm/mergepatch.py``). Only objects danm creates (DanmEps) are written whole.
+another controller or a user added. Every change to an existing object is sent as a JSON
+Patch of the modelled fields that changed, carrying ``metadata.resourceVersion`` for optimistic
+concurrency (see ``danm/patch.py``). Only objects danm creates (DanmEps) are written whole.
 
 Omission rules follow what the original wrote, so objects round-trip byte-for-byte in meaning:
 Go ``omitempty`` fields are omitted when empty; fields the original always wrote are always

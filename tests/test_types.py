@@ -7,7 +7,7 @@ import msgspec
 import pytest
 
 from danm import types
-from danm.mergepatch import apply, struct_patch
+from danm.patch import apply_json_patch, apply_merge_patch, struct_patch
 from testlib import FIXTURES, canonical, load_fixture
 
 ROUND_TRIPS: list[tuple[str, type[Any]]] = [
@@ -162,59 +162,127 @@ def test_admission_review_keeps_objects_raw() -> None:
 
 # --- The write policy: changes go out as merge patches, so nothing danm does not model is lost.
 
-FOREIGN_FIELDS: dict[str, Any] = {
-    "metadata": {
-        "labels": {"team": "core"},
-        "annotations": {"owner.example.com/contact": "noc"},
-        "finalizers": ["example.com/protect"],
-        "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "cm", "uid": "u-1"}],
-    },
-    "spec": {"Options": {"futureOption": {"x": 1}, "alloc": "SHOULD_CHANGE"}, "futureSpecKey": True},
-    "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+FOREIGN_METADATA: dict[str, Any] = {
+    "labels": {"team": "core"},
+    "annotations": {"owner.example.com/contact": "noc"},
+    "finalizers": ["example.com/protect"],
+    "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "cm", "uid": "u-1"}],
 }
 
 
-def test_updates_keep_every_field_danm_does_not_model() -> None:
-    stored: dict[str, Any] = apply(load_fixture("danmnet.json"), FOREIGN_FIELDS)
-    seen = msgspec.convert(stored, types.Network)
-    # what an IPAM reservation does: new bitmap and lastIp
-    wanted = msgspec.structs.replace(
-        seen,
-        spec=msgspec.structs.replace(
-            seen.spec,
-            options=msgspec.structs.replace(
-                seen.spec.options,
-                alloc="gAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE=",
-                allocation_pool=types.AllocationPool(
-                    start="10.100.20.10", end="10.100.20.200", last_ip="10.100.20.13/24"
-                ),
-            ),
-        ),
+def reserve_address(net: types.Network) -> types.Network:
+    """What an IPAM reservation changes: the bitmap and lastIp."""
+    pool = types.AllocationPool(start="10.100.20.10", end="10.100.20.200", last_ip="10.100.20.13/24")
+    options = msgspec.structs.replace(
+        net.spec.options, alloc="gAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE=", allocation_pool=pool
     )
-    patch = struct_patch(seen, wanted)
-    # the patch carries only what changed, plus the resourceVersion it was based on
-    assert patch == {
-        "metadata": {"resourceVersion": "48213"},
-        "spec": {
-            "Options": {
-                "alloc": "gAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE=",
-                "allocation_pool": {"lastIp": "10.100.20.13/24"},
-            }
-        },
+    return msgspec.structs.replace(net, spec=msgspec.structs.replace(net.spec, options=options))
+
+
+def reserve_vni(config: types.TenantConfig) -> types.TenantConfig:
+    assert isinstance(config.host_devices, list)
+    first = msgspec.structs.replace(config.host_devices[0], alloc="AAAA")
+    return msgspec.structs.replace(config, host_devices=[first, *config.host_devices[1:]])
+
+
+def relabel_endpoint(ep: types.DanmEp) -> types.DanmEp:
+    metadata = msgspec.structs.replace(ep.metadata, labels={"app": "moved"})
+    return msgspec.structs.replace(ep, metadata=metadata)
+
+
+def annotate_pod(pod: types.Pod) -> types.Pod:
+    annotations = dict(pod.metadata.annotations or {}, **{"k8s.v1.cni.cncf.io/network-status": "[]"})
+    return msgspec.structs.replace(pod, metadata=msgspec.structs.replace(pod.metadata, annotations=annotations))
+
+
+UPDATES: list[tuple[str, type[Any], Any, dict[str, Any]]] = [
+    (
+        "danmnet.json",
+        types.Network,
+        reserve_address,
+        {"spec": {"Options": {"futureOption": {"x": 1}}, "futureSpecKey": True}, "status": {"phase": "Ok"}},
+    ),
+    (
+        "tenantconfig.json",
+        types.TenantConfig,
+        reserve_vni,
+        {"futureTopLevel": {"mtu": 9000}},
+    ),
+    (
+        "danmep.json",
+        types.DanmEp,
+        relabel_endpoint,
+        {"spec": {"Interface": {"futureIfaceKey": 1}, "futureSpecKey": "x"}},
+    ),
+    (
+        "pod.json",
+        types.Pod,
+        annotate_pod,
+        {"spec": {"containers": [{"name": "c", "image": "busybox"}]}, "status": {"phase": "Running"}},
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "model", "change", "foreign"), UPDATES, ids=[u[0] for u in UPDATES])
+def test_updates_keep_every_field_danm_does_not_model(
+    name: str, model: type[Any], change: Any, foreign: dict[str, Any]
+) -> None:
+    stored: dict[str, Any] = apply_merge_patch(load_fixture(name), {"metadata": FOREIGN_METADATA, **foreign})
+    seen = msgspec.convert(stored, model)
+    wanted = change(seen)
+    operations = struct_patch(seen, wanted)
+    assert operations[0] == {
+        "op": "replace",
+        "path": "/metadata/resourceVersion",
+        "value": stored["metadata"]["resourceVersion"],
     }
-    after = apply(stored, patch)
-    assert after["spec"]["Options"]["alloc"] == "gAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE="
-    assert after["spec"]["Options"]["allocation_pool"]["lastIp"] == "10.100.20.13/24"
-    for key in ("labels", "annotations", "finalizers", "ownerReferences", "managedFields"):
-        assert after["metadata"][key] == stored["metadata"][key], key
-    assert after["spec"]["Options"]["futureOption"] == {"x": 1}
-    assert after["spec"]["futureSpecKey"] is True
-    assert after["status"] == stored["status"]
-    # whereas writing the decoded Struct back whole would have lost them
-    whole = json.loads(msgspec.json.encode(wanted))
+    after = apply_json_patch(stored, operations)
+    assert msgspec.convert(after, model) == wanted  # the change landed
+    for path, value in leaves({"metadata": FOREIGN_METADATA, **foreign}):
+        if path[:2] != ("metadata", "labels") or name != "danmep.json":  # the relabel's own target
+            assert lookup(after, path) == value, path
+
+
+def leaves(document: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    if isinstance(document, dict) and document:
+        return [leaf for key, value in document.items() for leaf in leaves(value, (*prefix, key))]
+    if isinstance(document, list) and document:
+        return [leaf for index, value in enumerate(document) for leaf in leaves(value, (*prefix, str(index)))]
+    return [(prefix, document)]
+
+
+def lookup(document: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        document = document[int(part)] if isinstance(document, list) else document[part]
+    return document
+
+
+def test_unknown_keys_inside_list_items_survive() -> None:
+    """A VNI reservation changes one profile of a list; its unmodelled keys stay."""
+    stored = load_fixture("tenantconfig.json")
+    stored["hostDevices"][0]["futureProfileKey"] = {"mtu": 9000}
+    seen = msgspec.convert(stored, types.TenantConfig)
+    after = apply_json_patch(stored, struct_patch(seen, reserve_vni(seen)))
+    assert after["hostDevices"][0]["alloc"] == "AAAA"
+    assert after["hostDevices"][0]["futureProfileKey"] == {"mtu": 9000}
+
+
+def test_network_patch_is_minimal() -> None:
+    seen = msgspec.convert(load_fixture("danmnet.json"), types.Network)
+    assert struct_patch(seen, reserve_address(seen)) == [
+        {"op": "replace", "path": "/metadata/resourceVersion", "value": "48213"},
+        {"op": "add", "path": "/spec/Options/allocation_pool/lastIp", "value": "10.100.20.13/24"},
+        {"op": "add", "path": "/spec/Options/alloc", "value": "gAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE="},
+    ]
+
+
+def test_writing_whole_structs_would_lose_fields() -> None:
+    """Why the policy exists: a decoded Struct drops what it does not model."""
+    stored = apply_merge_patch(load_fixture("danmnet.json"), {"spec": {"futureSpecKey": True}, "status": {"a": 1}})
+    whole = json.loads(msgspec.json.encode(msgspec.convert(stored, types.Network)))
     assert "futureSpecKey" not in whole["spec"] and "status" not in whole
 
 
 def test_no_change_means_no_patch() -> None:
     seen = msgspec.convert(load_fixture("danmnet.json"), types.Network)
-    assert struct_patch(seen, msgspec.structs.replace(seen)) == {}
+    assert struct_patch(seen, msgspec.structs.replace(seen)) == []
