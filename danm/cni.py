@@ -8,6 +8,8 @@ The VERSION answer is precomputed bytes: runtimes ask it often, and answering it
 msgspec. A test checks these bytes against the typed ``VersionReply``.
 """
 
+from __future__ import annotations  # annotations name types that are imported for mypy only
+
 import os
 import sys
 
