@@ -4,7 +4,6 @@ original's names, and "empty or valid" where the original's HEAD schemas rejecte
 import ipaddress
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import jsonschema

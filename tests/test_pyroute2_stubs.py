@@ -12,7 +12,6 @@
 The stubs themselves are checked with stubtest; see stubs/stubtest-allowlist.txt.
 """
 
-import os
 import re
 import subprocess
 import sys
