@@ -4,7 +4,8 @@ Stays interpreted: a mypyc-compiled typer command loses its Annotated options an
 The CNI and fakeipam roles never come through here when a runtime execs them (see danm.entry).
 """
 
-from typing import NoReturn
+from pathlib import Path
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -58,8 +59,52 @@ def webhook() -> None:
 
 
 @app.command(help="Embedded in-memory Kubernetes API server, for trials and tests.")
-def apiserver() -> None:
-    not_implemented("apiserver")
+def apiserver(
+    listen: Annotated[str, typer.Option(help="HOST:PORT to listen on; port 0 picks a free port.")] = "127.0.0.1:0",
+    kubeconfig_out: Annotated[
+        Path | None, typer.Option(help="Write a kubeconfig for kubectl, the official client and danm here.")
+    ] = None,
+    token: Annotated[str, typer.Option(help="Require this bearer token (401 otherwise): the admin credential.")] = "",
+    crds: Annotated[Path | None, typer.Option(help="Apply the CRD manifests of this directory at start-up.")] = None,
+    tls: Annotated[bool, typer.Option(help="Serve HTTPS with a self-signed certificate.")] = False,
+    rbac: Annotated[bool, typer.Option(help="Authorize ServiceAccount tokens with RBAC objects.")] = False,
+    watch_history: Annotated[
+        int, typer.Option(help="Changes kept for watches; older resourceVersions get 410 Expired.")
+    ] = 100_000,
+) -> None:
+    import ipaddress
+    import signal
+    import threading
+
+    from danm.apiserver import ApiServer, load_crds
+
+    if tls or rbac:
+        typer.echo("danm apiserver: --tls and --rbac are not implemented yet", err=True)
+        raise typer.Exit(code=1)
+    host, _, port_text = listen.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        port = int(port_text)
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        typer.echo(f"danm apiserver: --listen {listen!r} is not HOST:PORT", err=True)
+        raise typer.Exit(code=2) from None
+    if not loopback:
+        typer.echo("danm apiserver: a non-loopback address needs both --tls and --token", err=True)
+        raise typer.Exit(code=2)
+    server = ApiServer(host, port, token=token, history=watch_history)
+    if crds is not None:
+        load_crds(server, str(crds))
+    if kubeconfig_out is not None:
+        kubeconfig_out.write_text(server.kubeconfig(), encoding="utf-8")
+        kubeconfig_out.chmod(0o600)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    server.start()
+    typer.echo(server.url)
+    stop.wait()
+    server.stop()
 
 
 @app.command(help="Run a self-contained demonstration against the embedded API server.")

@@ -1,0 +1,804 @@
+"""The embedded Kubernetes API server (`danm apiserver`): the HTTP face of danm.apistore.
+
+For trials without a cluster and for tests; the product itself always talks to a real API. It
+speaks the parts of the Kubernetes API that danm, kubectl and the official Python client use:
+discovery, CRUD on built-in and custom resources, status subresources, JSON/merge patches,
+paged and filtered lists, chunked watches with 410 on expired versions, Table output with a
+CRD's printer columns, dry runs, and optional bearer-token authentication.
+
+The request flow follows kube-apiserver: decode, defaults, (for custom resources) pruning and
+schema validation, metadata validation, then the store's compare-and-swap.
+"""
+
+import json
+import socket
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Final
+
+from danm.apiresources import Registry, VERSION_INFO, crd_status, resources_from_crd
+from danm.apistore import (
+    DEFAULT_HISTORY,
+    JsonObject,
+    ListQuery,
+    Resource,
+    StatusError,
+    Store,
+    invalid,
+    now_rfc3339,
+    parse_field_selector,
+    validate_metadata,
+    watch_event_type,
+)
+from danm.labels import SelectorError, parse_selector
+from danm.patch import PatchError, apply_json_patch, apply_merge_patch
+
+SEED_NAMESPACES: Final = ("default", "kube-system", "kube-public", "kube-node-lease")
+JSON_PATCH: Final = "application/json-patch+json"
+MERGE_PATCH: Final = "application/merge-patch+json"
+STRATEGIC_PATCH: Final = "application/strategic-merge-patch+json"
+APPLY_PATCH: Final = "application/apply-patch+yaml"
+DEFAULT_WATCH_SECONDS: Final = 1800.0
+BOOKMARK_SECONDS: Final = 60.0
+TRUE_WORDS: Final = ("1", "t", "T", "true", "True", "TRUE")
+
+
+class Route:
+    """A parsed resource URL."""
+
+    def __init__(self, resource: Resource, namespace: str, name: str, subresource: str, watch_path: bool) -> None:
+        self.resource = resource
+        self.namespace = namespace
+        self.name = name
+        self.subresource = subresource
+        self.watch_path = watch_path
+
+
+class ApiServer:
+    """The server: a store, a registry, and a threaded HTTP listener."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str = "",
+        history: int = DEFAULT_HISTORY,
+    ) -> None:
+        self.store = Store(history)
+        self.registry = Registry()
+        self.token = token
+        self.registry_lock = threading.Lock()
+        namespaces = self.resource("", "v1", "namespaces")
+        for name in SEED_NAMESPACES:
+            self.store.create(namespaces, namespace_defaults({"metadata": {"name": name}}))
+        self.httpd = HttpServer((host, port), Handler, self)
+        self.thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        bound = self.httpd.server_address
+        return str(bound[0]), int(bound[1])
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{port}"
+
+    def start(self) -> "ApiServer":
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="danm-apiserver", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.store.close()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+
+    def resource(self, group: str, version: str, plural: str) -> Resource:
+        found = self.registry.find(group, version, plural)
+        if found is None:
+            raise StatusError(404, "NotFound", "the server could not find the requested resource", {})
+        return found
+
+    def kubeconfig(self) -> str:
+        """A kubeconfig that kubectl, the official client and danm can use."""
+        user: JsonObject = {"token": self.token} if self.token else {}
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "danm", "cluster": {"server": self.url}}],
+            "users": [{"name": "danm-admin", "user": user}],
+            "contexts": [{"name": "danm", "context": {"cluster": "danm", "user": "danm-admin"}}],
+            "current-context": "danm",
+        }
+        return json.dumps(config, indent=2) + "\n"
+
+    # -- CRDs
+
+    def establish(self, crd: JsonObject) -> None:
+        with self.registry_lock:
+            for resource in resources_from_crd(crd):
+                self.registry.add(resource)
+
+    def forget(self, crd: JsonObject) -> None:
+        spec = crd.get("spec") or {}
+        group, plural = spec.get("group", ""), (spec.get("names") or {}).get("plural", "")
+        with self.registry_lock:
+            doomed = [r for r in self.registry.resources.values() if r.group == group and r.plural == plural]
+            self.registry.remove_group_resource(group, plural)
+        for resource in doomed[:1]:
+            items, _, _ = self.store.list_objects(resource, ListQuery())
+            for item in items:
+                metadata = item["metadata"]
+                try:
+                    self.store.delete(resource, metadata.get("namespace", ""), metadata["name"])
+                except StatusError:
+                    pass
+
+
+def namespace_defaults(obj: JsonObject) -> JsonObject:
+    metadata = dict(obj.get("metadata") or {})
+    labels = dict(metadata.get("labels") or {})
+    labels["kubernetes.io/metadata.name"] = metadata.get("name", "")
+    metadata["labels"] = labels
+    spec = dict(obj.get("spec") or {})
+    spec.setdefault("finalizers", ["kubernetes"])
+    return dict(obj, metadata=metadata, spec=spec, status={"phase": "Active"})
+
+
+def service_defaults(obj: JsonObject) -> JsonObject:
+    """What danm relies on: a port's targetPort defaults to its port, protocol to TCP."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return obj
+    ports = []
+    for port in spec.get("ports") or []:
+        port = dict(port)
+        port.setdefault("protocol", "TCP")
+        port.setdefault("targetPort", port.get("port"))
+        ports.append(port)
+    spec = dict(spec, ports=ports)
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    return dict(obj, spec=spec)
+
+
+def is_true(value: str) -> bool:
+    return value in TRUE_WORDS
+
+
+def age(timestamp: str) -> str:
+    """kubectl's short age: 5s, 3m, 2h, 4d."""
+    try:
+        then = time.mktime(time.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    except (ValueError, OverflowError):
+        return "<unknown>"
+    seconds = max(0, int(time.time() - then))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def jsonpath(obj: JsonObject, path: str) -> Any:
+    """The simple JSONPaths of printer columns: .spec.a.b (no filters)."""
+    node: Any = obj
+    for part in path.strip().lstrip(".").split("."):
+        if not part:
+            continue
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def table(resource: Resource, items: list[JsonObject], revision: str) -> JsonObject:
+    """meta.k8s.io/v1 Table with the resource's printer columns (and Age)."""
+    columns: list[JsonObject] = [{"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0}]
+    printer = resource.printer_columns or [{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
+    for column in printer:
+        columns.append(
+            {
+                "name": column.get("name", ""),
+                "type": "string" if column.get("type") == "date" else column.get("type", "string"),
+                "format": column.get("format", ""),
+                "description": column.get("description", ""),
+                "priority": column.get("priority", 0),
+            }
+        )
+    rows = []
+    for item in items:
+        cells: list[Any] = [item["metadata"].get("name", "")]
+        for column in printer:
+            value = jsonpath(item, column.get("jsonPath", ""))
+            if column.get("type") == "date":
+                cells.append(age(value) if isinstance(value, str) else "<unknown>")
+            else:
+                cells.append(value if value is not None else "")
+        rows.append(
+            {
+                "cells": cells,
+                "object": {
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": item["metadata"],
+                },
+            }
+        )
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": revision},
+        "columnDefinitions": columns,
+        "rows": rows,
+    }
+
+
+class HttpServer(ThreadingHTTPServer):
+    """The listener, carrying the ApiServer its handlers serve."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], state: ApiServer) -> None:
+        self.state = state
+        super().__init__(address, handler)
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One HTTP connection of the API server."""
+
+    protocol_version = "HTTP/1.1"
+
+    @property
+    def server_state(self) -> ApiServer:
+        server = self.server
+        assert isinstance(server, HttpServer)
+        return server.state
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        """Quiet: tests and trials do not want a line per request on stderr."""
+
+    # -- plumbing
+
+    def send_json(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body, separators=(",", ":")).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def decode_body(self, resource: Resource | None = None) -> Any:
+        content_type = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+        body = self.read_body()
+        if self.command in ("POST", "PUT") and body and content_type not in ("application/json", "*/*", ""):
+            # protobuf and YAML bodies: client-go falls back to JSON on 415
+            raise StatusError(
+                415,
+                "UnsupportedMediaType",
+                'the body of the request was in an unknown format - accepted media types include: application/json',
+            )
+        try:
+            return json.loads(body) if body else None
+        except (ValueError, UnicodeDecodeError) as error:
+            kind = resource.kind if resource is not None else "object"
+            raise StatusError(400, "BadRequest", f'{kind} in version "v1" cannot be handled as a {kind}: {error}') from None
+
+    def handle_request(self) -> None:
+        try:
+            self.authenticate()
+            self.dispatch()
+        except StatusError as error:
+            self.send_json(error.code, error.status())
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as error:  # a bug must not kill the connection silently
+            failure = StatusError(500, "InternalError", f"Internal error occurred: {error!r}")
+            self.send_json(500, failure.status())
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = handle_request
+
+    def authenticate(self) -> None:
+        token = self.server_state.token
+        if not token:
+            return
+        offered = self.headers.get("Authorization", "")
+        if offered != f"Bearer {token}":
+            self.read_body()
+            raise StatusError(401, "Unauthorized", "Unauthorized")
+
+    # -- routing
+
+    def dispatch(self) -> None:
+        parsed = urllib.parse.urlsplit(self.path)
+        query = {key: values[-1] for key, values in urllib.parse.parse_qs(parsed.query, keep_blank_values=True).items()}
+        parts = [urllib.parse.unquote(part) for part in parsed.path.split("/") if part]
+        state = self.server_state
+        if self.command in ("GET", "HEAD"):
+            if parsed.path in ("/healthz", "/readyz", "/livez"):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+                return
+            if parsed.path == "/version":
+                self.send_json(200, VERSION_INFO)
+                return
+            if parts == ["api"]:
+                host, port = state.address
+                self.send_json(200, state.registry.api_versions(f"{host}:{port}"))
+                return
+            if parts == ["apis"]:
+                self.send_json(200, state.registry.api_group_list())
+                return
+            if len(parts) == 2 and parts[0] == "apis":
+                self.send_json(200, state.registry.api_group(parts[1]))
+                return
+            if len(parts) == 2 and parts[0] == "api":
+                self.send_json(200, state.registry.resource_list("", parts[1]))
+                return
+            if len(parts) == 3 and parts[0] == "apis":
+                self.send_json(200, state.registry.resource_list(parts[1], parts[2]))
+                return
+        route = self.route(parts)
+        if route is None:
+            self.read_body()
+            raise StatusError(404, "NotFound", "the server could not find the requested resource", {})
+        self.serve(route, query)
+
+    def route(self, parts: list[str]) -> Route | None:
+        if len(parts) >= 3 and parts[0] == "api":
+            group, version, rest = "", parts[1], parts[2:]
+        elif len(parts) >= 4 and parts[0] == "apis":
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            return None
+        watch_path = bool(rest) and rest[0] == "watch"
+        if watch_path:
+            rest = rest[1:]
+        namespace = ""
+        if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] not in ("status", "finalize"):
+            namespace, rest = rest[1], rest[2:]
+        if not rest or len(rest) > 3:
+            return None
+        resource = self.server_state.registry.find(group, version, rest[0])
+        if resource is None:
+            return None
+        if namespace and not resource.namespaced:
+            return None
+        name = rest[1] if len(rest) > 1 else ""
+        subresource = rest[2] if len(rest) > 2 else ""
+        if subresource and not (subresource == "status" and resource.status_subresource):
+            return None
+        return Route(resource, namespace, name, subresource, watch_path)
+
+    def serve(self, route: Route, query: dict[str, str]) -> None:
+        method = self.command
+        if route.watch_path:
+            if method != "GET":
+                raise StatusError(405, "MethodNotAllowed", f'{method} is not supported')
+            if route.name:
+                query["fieldSelector"] = ",".join(
+                    part for part in (query.get("fieldSelector", ""), f"metadata.name={route.name}") if part
+                )
+            self.watch(route, query)
+            return
+        if not route.name:
+            if method == "GET":
+                if is_true(query.get("watch", "")):
+                    self.watch(route, query)
+                else:
+                    self.list(route, query)
+            elif method == "POST":
+                self.create(route, query)
+            elif method == "DELETE":
+                self.delete_collection(route, query)
+            else:
+                raise StatusError(405, "MethodNotAllowed", f'{method} is not supported on resources of kind "{route.resource.group_resource}"')
+            return
+        if method in ("GET", "HEAD"):
+            self.read_body()
+            self.send_json(200, self.server_state.store.get(route.resource, route.namespace, route.name))
+        elif method == "PUT":
+            self.replace(route, query)
+        elif method == "PATCH":
+            self.patch(route, query)
+        elif method == "DELETE":
+            self.delete(route, query)
+        else:
+            raise StatusError(405, "MethodNotAllowed", f'{method} is not supported on resources of kind "{route.resource.group_resource}"')
+
+    # -- LIST and WATCH
+
+    def query_of(self, route: Route, query: dict[str, str]) -> ListQuery:
+        try:
+            labels = parse_selector(query.get("labelSelector", ""))
+        except SelectorError as error:
+            raise StatusError(400, "BadRequest", f"unable to parse requirement: {error}") from None
+        fields = parse_field_selector(query.get("fieldSelector", ""), route.resource.field_labels)
+        return ListQuery(route.namespace, labels, fields)
+
+    def list(self, route: Route, query: dict[str, str]) -> None:
+        self.read_body()
+        resource = route.resource
+        selection = self.query_of(route, query)
+        version = query.get("resourceVersion", "")
+        if query.get("resourceVersionMatch") and not version:
+            raise invalid(resource, "", [{"field": "resourceVersionMatch", "reason": "FieldValueForbidden", "message": "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided"}])
+        try:
+            limit = int(query.get("limit") or 0)
+        except ValueError:
+            raise StatusError(400, "BadRequest", f"invalid limit: {query.get('limit')!r}") from None
+        store = self.server_state.store
+        if limit and version not in ("", "0") and version != str(store.revision) and not query.get("continue"):
+            raise StatusError(410, "Expired", "The resourceVersion for the provided list is too old.")
+        items, revision, token = store.list_objects(resource, selection, limit, query.get("continue", ""))
+        if "as=Table" in self.headers.get("Accept", "") and resource.schema is not None:
+            self.send_json(200, table(resource, items, revision))
+            return
+        metadata: JsonObject = {"resourceVersion": revision}
+        if token:
+            metadata["continue"] = token
+        self.send_json(
+            200,
+            {"kind": resource.list_kind, "apiVersion": resource.api_version, "metadata": metadata, "items": items},
+        )
+
+    def watch(self, route: Route, query: dict[str, str]) -> None:
+        self.read_body()
+        resource = route.resource
+        if is_true(query.get("sendInitialEvents", "")):
+            raise invalid(resource, "", [{"field": "sendInitialEvents", "reason": "FieldValueForbidden", "message": "Forbidden: sendInitialEvents is not supported by this server; list, then watch"}])
+        selection = self.query_of(route, query)
+        store = self.server_state.store
+        version = query.get("resourceVersion", "")
+        timeout = float(query.get("timeoutSeconds") or DEFAULT_WATCH_SECONDS)
+        bookmarks = is_true(query.get("allowWatchBookmarks", ""))
+        as_table = "as=Table" in self.headers.get("Accept", "") and resource.schema is not None
+        deadline = time.monotonic() + timeout
+        initial: list[JsonObject] = []
+        if version in ("", "0"):
+            initial, current, _ = store.list_objects(resource, selection)
+            since = int(current)
+        else:
+            try:
+                since = int(version)
+            except ValueError:
+                raise StatusError(400, "BadRequest", f"invalid resource version: {version!r}") from None
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        for obj in initial:
+            self.send_event("ADDED", obj, resource, as_table)
+        last_bookmark = time.monotonic()
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or store.closed:
+                break
+            try:
+                events = store.events_since(since, min(remaining, 1.0))
+            except StatusError as error:
+                self.send_chunk({"type": "ERROR", "object": error.status()})
+                break
+            for event in events:
+                since = event.revision
+                if event.resource != resource.group_resource:
+                    continue
+                kind = watch_event_type(event, selection)
+                if kind:
+                    self.send_event(kind, event.object(), resource, as_table)
+            if bookmarks and time.monotonic() - last_bookmark >= BOOKMARK_SECONDS:
+                self.send_bookmark(resource, since)
+                last_bookmark = time.monotonic()
+        if bookmarks:
+            self.send_bookmark(resource, since)
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def send_event(self, kind: str, obj: JsonObject, resource: Resource, as_table: bool) -> None:
+        shown = table(resource, [obj], obj["metadata"].get("resourceVersion", "")) if as_table else obj
+        self.send_chunk({"type": kind, "object": shown})
+
+    def send_bookmark(self, resource: Resource, revision: int) -> None:
+        self.send_chunk(
+            {
+                "type": "BOOKMARK",
+                "object": {"kind": resource.kind, "apiVersion": resource.api_version, "metadata": {"resourceVersion": str(revision)}},
+            }
+        )
+
+    def send_chunk(self, event: JsonObject) -> None:
+        data = json.dumps(event, separators=(",", ":")).encode() + b"\n"
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    # -- writes
+
+    def prepare(self, route: Route, obj: Any, for_update: bool) -> JsonObject:
+        """Defaults, namespace/name checks, pruning and validation of a submitted object."""
+        resource = route.resource
+        if not isinstance(obj, dict):
+            raise StatusError(400, "BadRequest", f"the body of the request must be a {resource.kind} object")
+        metadata = dict(obj.get("metadata") or {})
+        if not isinstance(obj.get("metadata", {}), dict):
+            raise StatusError(400, "BadRequest", "metadata must be an object")
+        if resource.namespaced:
+            body_namespace = metadata.get("namespace", "")
+            if body_namespace and body_namespace != route.namespace:
+                raise StatusError(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request")
+            metadata["namespace"] = route.namespace
+        else:
+            metadata.pop("namespace", None)
+        if for_update and metadata.get("name", route.name) != route.name:
+            raise StatusError(400, "BadRequest", f"the name of the object ({metadata.get('name')}) does not match the name on the URL ({route.name})")
+        if for_update:
+            metadata["name"] = route.name
+        prepared: JsonObject = dict(obj, metadata=metadata)
+        return self.defaulted_and_valid(route, prepared, for_update)
+
+    def defaulted_and_valid(self, route: Route, obj: JsonObject, for_update: bool) -> JsonObject:
+        resource = route.resource
+        metadata = obj["metadata"]
+        kind = obj.get("kind")
+        if kind and kind != resource.kind:
+            raise StatusError(400, "BadRequest", f'{kind} in version "{resource.version}" cannot be handled as a {resource.kind}: kind mismatch')
+        if resource.plural == "services" and not resource.group:
+            obj = service_defaults(obj)
+        if resource.plural == "namespaces" and not resource.group and not for_update:
+            obj = namespace_defaults(obj)
+        causes = validate_metadata(resource, obj)
+        if causes:
+            raise invalid(resource, metadata.get("name", ""), causes)
+        if resource.group == "apiextensions.k8s.io":
+            self.check_crd(obj)
+        return obj
+
+    def check_crd(self, crd: JsonObject) -> None:
+        resource = self.server_state.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        spec = crd.get("spec") or {}
+        names = spec.get("names") or {}
+        name = crd["metadata"].get("name", "")
+        causes: list[JsonObject] = []
+        expected = f"{names.get('plural', '')}.{spec.get('group', '')}"
+        if name != expected:
+            causes.append({"field": "metadata.name", "reason": "FieldValueInvalid", "message": f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group'})
+        if spec.get("scope") not in ("Namespaced", "Cluster"):
+            causes.append({"field": "spec.scope", "reason": "FieldValueNotSupported", "message": f'Unsupported value: "{spec.get("scope")}": supported values: "Cluster", "Namespaced"'})
+        versions = spec.get("versions") or []
+        if sum(1 for version in versions if version.get("storage")) != 1:
+            causes.append({"field": "spec.versions", "reason": "FieldValueInvalid", "message": "Invalid value: must have exactly one version marked as storage version"})
+        for index, version in enumerate(versions):
+            if not isinstance((version.get("schema") or {}).get("openAPIV3Schema"), dict):
+                causes.append({"field": f"spec.versions[{index}].schema.openAPIV3Schema", "reason": "FieldValueRequired", "message": "Required value: schemas are required"})
+        if causes:
+            raise invalid(resource, name, causes)
+
+    def ensure_namespace(self, route: Route) -> None:
+        if not route.resource.namespaced:
+            return
+        state = self.server_state
+        found = state.store.find(state.resource("", "v1", "namespaces"), "", route.namespace)
+        if found is None:
+            raise StatusError(404, "NotFound", f'namespaces "{route.namespace}" not found', {"name": route.namespace, "kind": "namespaces"})
+        if (found.get("status") or {}).get("phase") == "Terminating":
+            raise StatusError(
+                403,
+                "Forbidden",
+                f"{route.resource.group_resource} is forbidden: unable to create new content in namespace {route.namespace} because it is being terminated",
+            )
+
+    def create(self, route: Route, query: dict[str, str]) -> None:
+        obj = self.prepare(route, self.decode_body(route.resource), for_update=False)
+        self.ensure_namespace(route)
+        dry_run = query.get("dryRun") == "All"
+        if route.resource.status_subresource:
+            obj.pop("status", None)
+        if route.resource.plural == "customresourcedefinitions":
+            obj["status"] = crd_status(obj, now_rfc3339())
+        if route.resource.plural == "namespaces" and not route.resource.group:
+            obj["status"] = {"phase": "Active"}
+        stored = self.server_state.store.create(route.resource, obj, dry_run)
+        if route.resource.plural == "customresourcedefinitions" and not dry_run:
+            self.server_state.establish(stored)
+        self.send_json(201, stored)
+
+    def replace(self, route: Route, query: dict[str, str]) -> None:
+        resource = route.resource
+        obj = self.prepare(route, self.decode_body(resource), for_update=True)
+        offered = obj["metadata"].get("resourceVersion", "")
+        if not offered and not resource.unconditional_update:
+            raise invalid(resource, route.name, [{"field": "metadata.resourceVersion", "reason": "FieldValueInvalid", "message": "Invalid value: 0x0: must be specified for an update"}])
+
+        def change(current: JsonObject) -> JsonObject:
+            if offered and offered != current["metadata"].get("resourceVersion"):
+                raise conflict(resource, route.name)
+            return merge_subresource(route, current, obj)
+
+        stored, _ = self.server_state.store.update(resource, route.namespace, route.name, change, query.get("dryRun") == "All")
+        if resource.plural == "customresourcedefinitions":
+            self.server_state.establish(stored)
+        self.send_json(200, stored)
+
+    def patch(self, route: Route, query: dict[str, str]) -> None:
+        resource = route.resource
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        patch = self.decode_body(resource)
+        accepted = [JSON_PATCH, MERGE_PATCH] if resource.schema is not None else [JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH]
+        if content_type not in accepted:
+            raise StatusError(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types include: " + ", ".join(accepted),
+            )
+
+        def change(current: JsonObject) -> JsonObject:
+            try:
+                if content_type == JSON_PATCH:
+                    if not isinstance(patch, list):
+                        raise StatusError(400, "BadRequest", "json patch must be a list of operations")
+                    patched = apply_json_patch(current, patch)
+                else:
+                    # strategic merge falls back to merge semantics for lists it does not key
+                    patched = apply_merge_patch(current, patch)
+            except PatchError as error:
+                code = 422 if error.test_failed else 400
+                raise StatusError(code, "Invalid" if code == 422 else "BadRequest", str(error)) from None
+            offered = (patched.get("metadata") or {}).get("resourceVersion", "")
+            if offered and offered != current["metadata"].get("resourceVersion"):
+                raise conflict(resource, route.name)
+            prepared = self.prepare(route, patched, for_update=True)
+            return merge_subresource(route, current, prepared)
+
+        stored, _ = self.server_state.store.update(resource, route.namespace, route.name, change, query.get("dryRun") == "All")
+        if resource.plural == "customresourcedefinitions":
+            self.server_state.establish(stored)
+        self.send_json(200, stored)
+
+    def delete(self, route: Route, query: dict[str, str]) -> None:
+        options = self.decode_body(route.resource) or {}
+        preconditions = options.get("preconditions") or {} if isinstance(options, dict) else {}
+        dry_run = query.get("dryRun") == "All" or (isinstance(options, dict) and "All" in (options.get("dryRun") or []))
+        state = self.server_state
+        resource = route.resource
+        if resource.plural == "namespaces" and not resource.group and not dry_run:
+            self.delete_namespace(route.name)
+            return
+        stored, gone = state.store.delete(
+            resource,
+            route.namespace,
+            route.name,
+            preconditions.get("uid", "") or "",
+            preconditions.get("resourceVersion", "") or "",
+            dry_run,
+        )
+        if gone and resource.plural == "customresourcedefinitions" and not dry_run:
+            state.forget(stored)
+        self.send_json(200, stored)
+
+    def delete_namespace(self, name: str) -> None:
+        state = self.server_state
+        namespaces = state.resource("", "v1", "namespaces")
+        current = state.store.get(namespaces, "", name)
+
+        def terminating(obj: JsonObject) -> JsonObject:
+            return dict(obj, status={"phase": "Terminating"})
+
+        state.store.update(namespaces, "", name, terminating)
+        for resource in list(state.registry.resources.values()):
+            if not resource.namespaced:
+                continue
+            items, _, _ = state.store.list_objects(resource, ListQuery(name))
+            for item in items:
+                try:
+                    state.store.delete(resource, name, item["metadata"]["name"])
+                except StatusError:
+                    pass
+        remaining = any(
+            state.store.list_objects(resource, ListQuery(name))[0]
+            for resource in state.registry.resources.values()
+            if resource.namespaced
+        )
+        if not remaining:
+            gone, _ = state.store.delete(namespaces, "", name)
+            self.send_json(200, gone)
+            return
+        self.send_json(200, state.store.find(namespaces, "", name) or current)
+
+    def delete_collection(self, route: Route, query: dict[str, str]) -> None:
+        self.read_body()
+        selection = self.query_of(route, query)
+        store = self.server_state.store
+        items, revision, _ = store.list_objects(route.resource, selection)
+        deleted = []
+        for item in items:
+            metadata = item["metadata"]
+            try:
+                stored, _ = store.delete(route.resource, metadata.get("namespace", ""), metadata["name"], dry_run=query.get("dryRun") == "All")
+                deleted.append(stored)
+            except StatusError:
+                continue
+        resource = route.resource
+        self.send_json(200, {"kind": resource.list_kind, "apiVersion": resource.api_version, "metadata": {"resourceVersion": revision}, "items": deleted})
+
+
+def conflict(resource: Resource, name: str) -> StatusError:
+    return StatusError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {resource.group_resource} "{name}": the object has been modified; '
+        "please apply your changes to the latest version and try again",
+        resource.details(name),
+    )
+
+
+def merge_subresource(route: Route, current: JsonObject, wanted: JsonObject) -> JsonObject:
+    """The status subresource takes only status; the main endpoint keeps the stored status."""
+    if not route.resource.status_subresource:
+        return wanted
+    if route.subresource == "status":
+        # Pod status writes keep metadata changes (annotations written through pods/status)
+        if route.resource.plural == "pods" and not route.resource.group:
+            metadata = dict(current["metadata"])
+            for key in ("labels", "annotations"):
+                if key in wanted.get("metadata", {}):
+                    metadata[key] = wanted["metadata"][key]
+            return dict(current, metadata=metadata, status=wanted.get("status"))
+        result = dict(current)
+        if "status" in wanted:
+            result["status"] = wanted["status"]
+        else:
+            result.pop("status", None)
+        return result
+    result = dict(wanted)
+    if "status" in current:
+        result["status"] = current["status"]
+    else:
+        result.pop("status", None)
+    return result
+
+
+def load_crds(server: ApiServer, directory: str) -> int:
+    """Apply every CRD manifest (YAML or JSON) of a directory; returns how many were applied."""
+    import os
+
+    import yaml
+
+    applied = 0
+    crds = server.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+    for name in sorted(os.listdir(directory)):
+        if not name.endswith((".yaml", ".yml", ".json")):
+            continue
+        with open(os.path.join(directory, name), encoding="utf-8") as handle:
+            documents = list(yaml.safe_load_all(handle))
+        for document in documents:
+            if not isinstance(document, dict) or document.get("kind") != "CustomResourceDefinition":
+                continue
+            document = dict(document)
+            document.pop("status", None)
+            document["status"] = crd_status(document, now_rfc3339())
+            stored = server.store.create(crds, document)
+            server.establish(stored)
+            applied += 1
+    return applied
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port

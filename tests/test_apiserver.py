@@ -1,0 +1,347 @@
+"""The embedded API server, driven by the official kubernetes client, kubectl and raw HTTP.
+
+The client's API objects are typed ``Any`` here: the tests pass dict bodies, as users of the
+client do, which its generated signatures do not describe.
+"""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config, dynamic, watch
+from kubernetes.client.exceptions import ApiException
+
+from danm.apiserver import ApiServer, load_crds
+from testlib import REPO, danm_binary, shared_dir
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ApiServer]:
+    api = ApiServer().start()
+    load_crds(api, str(REPO / "deploy" / "crds"))
+    yield api
+    api.stop()
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(server: ApiServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("kube") / "config"
+    path.write_text(server.kubeconfig())
+    return path
+
+
+@pytest.fixture(scope="module")
+def api_client(kubeconfig: Path) -> Iterator[client.ApiClient]:
+    with config.new_client_from_config(config_file=str(kubeconfig)) as made:
+        yield made
+
+
+def kubectl(kubeconfig: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    binary = Path(sys.executable).parent / "kubectl"
+    done = subprocess.run(
+        [str(binary), "--kubeconfig", str(kubeconfig), "--cache-dir", str(kubeconfig.parent / "cache"), *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+def raw(server: ApiServer, method: str, path: str, body: Any = None, content_type: str = "application/json") -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(server.url + path, data=data, method=method, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def network(name: str, namespace: str = "default", **options: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "danm.io/v1",
+        "kind": "DanmNet",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"NetworkID": name, "NetworkType": "ipvlan", "Options": options},
+    }
+
+
+# --- discovery
+
+
+def test_discovery_lists_builtins_and_crds(server: ApiServer) -> None:
+    code, versions = raw(server, "GET", "/api")
+    assert code == 200 and versions["versions"] == ["v1"] and versions["serverAddressByClientCIDRs"]
+    code, groups = raw(server, "GET", "/apis")
+    names = {group["name"] for group in groups["groups"]}
+    assert {"danm.io", "apps", "coordination.k8s.io", "apiextensions.k8s.io", "discovery.k8s.io"} <= names
+    danm_group = next(group for group in groups["groups"] if group["name"] == "danm.io")
+    assert danm_group["preferredVersion"] in danm_group["versions"]
+    code, resources = raw(server, "GET", "/apis/danm.io/v1")
+    by_name = {entry["name"]: entry for entry in resources["resources"]}
+    assert by_name["clusternetworks"]["namespaced"] is False
+    assert by_name["danmnets"]["shortNames"] == ["dn", "dnet"]
+    code, version = raw(server, "GET", "/version")
+    assert code == 200 and len(version) == 9
+    code, missing = raw(server, "GET", "/openapi/v2")
+    assert code == 404 and missing["reason"] == "NotFound"
+
+
+# --- the official client
+
+
+def test_typed_client_crud_and_conflict(api_client: client.ApiClient) -> None:
+    core: Any = client.CoreV1Api(api_client)
+    made = core.create_namespaced_config_map("default", {"metadata": {"name": "c1", "labels": {"app": "x"}}, "data": {"a": "1"}})
+    assert made.metadata.resource_version and made.metadata.uid
+    stale = made.metadata.resource_version
+    made.data = {"a": "2"}
+    updated = core.replace_namespaced_config_map("c1", "default", made)
+    assert updated.metadata.resource_version != stale
+    made.metadata.resource_version = stale
+    with pytest.raises(ApiException) as raised:
+        core.replace_namespaced_config_map("c1", "default", made)
+    assert raised.value.status == 409
+    assert "the object has been modified" in json.loads(raised.value.body or "{}")["message"]
+    with pytest.raises(ApiException) as raised:
+        core.create_namespaced_config_map("default", {"metadata": {"name": "c1"}})
+    assert raised.value.status == 409 and json.loads(raised.value.body or "{}")["reason"] == "AlreadyExists"
+    listed = core.list_namespaced_config_map("default", label_selector="app=x")
+    assert [item.metadata.name for item in listed.items] == ["c1"]
+    core.delete_namespaced_config_map("c1", "default")
+    with pytest.raises(ApiException) as raised:
+        core.read_namespaced_config_map("c1", "default")
+    assert raised.value.status == 404
+
+
+def test_label_value_of_64_characters_is_refused(api_client: client.ApiClient) -> None:
+    core: Any = client.CoreV1Api(api_client)
+    with pytest.raises(ApiException) as raised:
+        core.create_namespaced_config_map("default", {"metadata": {"name": "long", "labels": {"k": "v" * 64}}})
+    body = json.loads(raised.value.body or "{}")
+    assert raised.value.status == 422 and body["details"]["causes"][0]["field"] == "metadata.labels"
+    assert "must be no more than 63 characters" in body["message"]
+
+
+def test_custom_objects_and_unmodelled_fields(api_client: client.ApiClient) -> None:
+    custom: Any = client.CustomObjectsApi(api_client)
+    body = network("keep", cidr="10.0.0.0/24")
+    body["metadata"]["annotations"] = {"other.example.com/x": "1"}
+    body["metadata"]["finalizers"] = ["example.com/hold"]
+    made = custom.create_namespaced_custom_object("danm.io", "v1", "default", "danmnets", body)
+    assert made["metadata"]["generation"] == 1
+    patched = custom.patch_namespaced_custom_object(
+        "danm.io", "v1", "default", "danmnets", "keep", {"spec": {"Options": {"vlan": 10}}}
+    )
+    assert patched["spec"]["Options"] == {"cidr": "10.0.0.0/24", "vlan": 10}
+    assert patched["metadata"]["generation"] == 2
+    assert patched["metadata"]["annotations"] == {"other.example.com/x": "1"}
+    custom.delete_namespaced_custom_object("danm.io", "v1", "default", "danmnets", "keep")
+    held = custom.get_namespaced_custom_object("danm.io", "v1", "default", "danmnets", "keep")
+    assert held["metadata"]["deletionTimestamp"]
+    custom.patch_namespaced_custom_object("danm.io", "v1", "default", "danmnets", "keep", {"metadata": {"finalizers": None}})
+    with pytest.raises(ApiException) as raised:
+        custom.get_namespaced_custom_object("danm.io", "v1", "default", "danmnets", "keep")
+    assert raised.value.status == 404
+
+
+def test_dynamic_client(api_client: client.ApiClient) -> None:
+    dyn: Any = dynamic.DynamicClient(api_client)
+    cnets: Any = dyn.resources.get(api_version="danm.io/v1", kind="ClusterNetwork")
+    cnets.create(body={"apiVersion": "danm.io/v1", "kind": "ClusterNetwork", "metadata": {"name": "dyn"}, "spec": {"NetworkID": "dyn"}})
+    got = cnets.get(name="dyn")
+    assert got.spec.NetworkID == "dyn"
+    cnets.delete(name="dyn")
+    assert [item.metadata.name for item in cnets.get().items if item.metadata.name == "dyn"] == []
+
+
+def test_watch_resumes_from_a_resource_version(api_client: client.ApiClient) -> None:
+    core: Any = client.CoreV1Api(api_client)
+    listed = core.list_namespaced_config_map("default")
+    since = listed.metadata.resource_version
+    for index in range(3):
+        core.create_namespaced_config_map("default", {"metadata": {"name": f"w{index}"}})
+    core.delete_namespaced_config_map("w0", "default")
+    seen = []
+    for event in watch.Watch().stream(
+        core.list_namespaced_config_map, "default", resource_version=since, timeout_seconds=2
+    ):
+        seen.append((event["type"], event["object"].metadata.name))
+    assert seen == [("ADDED", "w0"), ("ADDED", "w1"), ("ADDED", "w2"), ("DELETED", "w0")]
+    for name in ("w1", "w2"):
+        core.delete_namespaced_config_map(name, "default")
+
+
+def test_watch_from_an_expired_version_gets_410() -> None:
+    api = ApiServer(history=2).start()
+    try:
+        with config.new_client_from_config_dict(json.loads(api.kubeconfig())) as made:
+            core: Any = client.CoreV1Api(made)
+            since = core.list_namespaced_config_map("default").metadata.resource_version
+            for index in range(4):
+                core.create_namespaced_config_map("default", {"metadata": {"name": f"e{index}"}})
+            with pytest.raises(ApiException) as raised:
+                for _ in watch.Watch().stream(
+                    core.list_namespaced_config_map, "default", resource_version=since, timeout_seconds=2
+                ):
+                    pass
+            assert raised.value.status == 410
+    finally:
+        api.stop()
+
+
+def test_pod_status_keeps_annotations(api_client: client.ApiClient) -> None:
+    core: Any = client.CoreV1Api(api_client)
+    core.create_namespaced_pod("default", {"metadata": {"name": "p1"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+    core.patch_namespaced_pod_status(
+        "p1", "default", {"metadata": {"annotations": {"k8s.v1.cni.cncf.io/network-status": "[]"}}, "status": {"phase": "Running"}}
+    )
+    pod = core.read_namespaced_pod("p1", "default")
+    assert pod.metadata.annotations == {"k8s.v1.cni.cncf.io/network-status": "[]"}
+    assert pod.status.phase == "Running"
+    core.delete_namespaced_pod("p1", "default")
+
+
+def test_service_defaults(api_client: client.ApiClient) -> None:
+    core: Any = client.CoreV1Api(api_client)
+    made = core.create_namespaced_service("default", {"metadata": {"name": "s1"}, "spec": {"ports": [{"port": 5555}]}})
+    assert made.spec.ports[0].target_port == 5555 and made.spec.ports[0].protocol == "TCP"
+    core.delete_namespaced_service("s1", "default")
+
+
+def test_missing_namespace_and_json_patch_test_failure(server: ApiServer) -> None:
+    code, status = raw(server, "POST", "/api/v1/namespaces/nope/configmaps", {"metadata": {"name": "x"}})
+    assert code == 404 and status["message"] == 'namespaces "nope" not found'
+    raw(server, "POST", "/api/v1/namespaces/default/configmaps", {"metadata": {"name": "jp"}, "data": {"a": "1"}})
+    code, status = raw(
+        server, "PATCH", "/api/v1/namespaces/default/configmaps/jp",
+        [{"op": "test", "path": "/data/a", "value": "2"}], "application/json-patch+json",
+    )
+    assert code == 422
+    code, status = raw(
+        server, "PATCH", "/apis/danm.io/v1/namespaces/default/danmnets/x", {}, "application/strategic-merge-patch+json"
+    )
+    assert code == 415
+
+
+def test_paged_list(server: ApiServer) -> None:
+    for index in range(5):
+        raw(server, "POST", "/api/v1/namespaces/kube-public/configmaps", {"metadata": {"name": f"pg{index}"}})
+    code, first = raw(server, "GET", "/api/v1/namespaces/kube-public/configmaps?limit=2")
+    names = [item["metadata"]["name"] for item in first["items"]]
+    token = first["metadata"]["continue"]
+    while token:
+        code, page = raw(server, "GET", f"/api/v1/namespaces/kube-public/configmaps?limit=2&continue={token}")
+        names += [item["metadata"]["name"] for item in page["items"]]
+        token = page["metadata"].get("continue", "")
+    assert names == [f"pg{index}" for index in range(5)]
+
+
+# --- kubectl
+
+
+def test_kubectl(kubeconfig: Path) -> None:
+    examples = shared_dir() / "danm-manifests" / "example" / "svcwatcher_demo"
+    kubectl(kubeconfig, "apply", "--validate=false", "-f", str(examples / "namespaces"))
+    kubectl(kubeconfig, "apply", "--validate=false", "-f", str(examples / "danmnets" / "vnf_internal_net.yaml"))
+    table = kubectl(kubeconfig, "get", "danmnets", "-n", "example-vnf").stdout
+    header = table.splitlines()[0].split()
+    assert header[:8] == ["NAME", "TYPE", "NETWORKID", "CIDR", "NET6", "VLAN", "VXLAN", "HOSTDEVICE"]
+    assert "10.240.1.0/24" in table and "600" in table
+    as_json = json.loads(kubectl(kubeconfig, "get", "dn", "internal", "-n", "example-vnf", "-o", "json").stdout)
+    assert as_json["spec"]["Options"]["vxlan"] == 600
+    assert kubectl(kubeconfig, "get", "dn", "-A", "-l", "missing=label", "-o", "name").stdout == ""
+    dry = kubectl(kubeconfig, "apply", "--validate=false", "--dry-run=server", "-f", str(examples / "danmnets" / "vnf_management_net.yaml"))
+    assert "server dry run" in dry.stdout
+    assert kubectl(kubeconfig, "get", "dn", "management", "-n", "example-vnf", check=False).returncode != 0
+    kubectl(kubeconfig, "delete", "dn", "internal", "-n", "example-vnf")
+    assert kubectl(kubeconfig, "get", "dn", "-n", "example-vnf", "-o", "name").stdout == ""
+
+
+def test_kubectl_get_watch_sees_an_event(kubeconfig: Path, server: ApiServer) -> None:
+    binary = Path(sys.executable).parent / "kubectl"
+    watcher = subprocess.Popen(
+        [str(binary), "--kubeconfig", str(kubeconfig), "--cache-dir", str(kubeconfig.parent / "cache"),
+         "get", "cn", "-w", "--request-timeout=8s"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        time.sleep(1.5)
+        raw(server, "POST", "/apis/danm.io/v1/clusternetworks", {"metadata": {"name": "watched"}, "spec": {"NetworkID": "w"}})
+        out, _ = watcher.communicate(timeout=20)
+    finally:
+        watcher.kill()
+    assert "watched" in out
+
+
+# --- the binary
+
+
+def test_danm_apiserver_prints_its_url_and_stops_on_sigterm(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    process = subprocess.Popen(
+        [str(danm_binary()), "apiserver", "--kubeconfig-out", str(kubeconfig), "--crds", str(REPO / "deploy" / "crds")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url + "/apis/danm.io/v1", timeout=5) as response:
+            assert response.status == 200
+        assert json.loads(kubeconfig.read_text())["clusters"][0]["cluster"]["server"] == url
+        assert oct(kubeconfig.stat().st_mode & 0o777) == "0o600"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        assert process.stdout.read() == ""  # exactly one line on stdout
+    finally:
+        process.kill()
+
+
+def test_non_loopback_listen_is_refused() -> None:
+    done = subprocess.run([str(danm_binary()), "apiserver", "--listen", "0.0.0.0:0"], capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0 and "--tls and --token" in done.stderr
+
+
+def test_token_is_required_when_configured() -> None:
+    api = ApiServer(token="s3cret").start()
+    try:
+        request = urllib.request.Request(api.url + "/api/v1/namespaces")
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(request, timeout=5)
+        assert raised.value.code == 401 and json.loads(raised.value.read())["reason"] == "Unauthorized"
+        request.add_header("Authorization", "Bearer s3cret")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+    finally:
+        api.stop()
+
+
+def test_concurrent_read_modify_write_processes(server: ApiServer, tmp_path: Path) -> None:
+    """16 processes x 50 increments with PUT + resourceVersion, retrying on 409: exactly 800."""
+    raw(server, "POST", "/apis/danm.io/v1/clusternetworks", {"metadata": {"name": "counter"}, "spec": {"Options": {"vlan": 1}}})
+    script = tmp_path / "increment.py"
+    script.write_text(
+        "import json, sys, urllib.request, urllib.error\n"
+        "url = sys.argv[1] + '/apis/danm.io/v1/clusternetworks/counter'\n"
+        "done = 0\n"
+        "while done < 50:\n"
+        "    with urllib.request.urlopen(url) as r: obj = json.loads(r.read())\n"
+        "    obj['spec']['Options']['vxlan'] = obj['spec']['Options'].get('vxlan', 0) + 1\n"
+        "    req = urllib.request.Request(url, data=json.dumps(obj).encode(), method='PUT', headers={'Content-Type': 'application/json'})\n"
+        "    try:\n"
+        "        urllib.request.urlopen(req).read(); done += 1\n"
+        "    except urllib.error.HTTPError as e:\n"
+        "        assert e.code == 409, e.code\n"
+    )
+    workers = [subprocess.Popen([sys.executable, str(script), server.url]) for _ in range(16)]
+    assert [worker.wait(timeout=120) for worker in workers] == [0] * 16
+    code, counter = raw(server, "GET", "/apis/danm.io/v1/clusternetworks/counter")
+    assert counter["spec"]["Options"]["vxlan"] == 800
