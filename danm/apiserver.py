@@ -308,7 +308,24 @@ class Handler(BaseHTTPRequestHandler):
             failure = StatusError(500, "InternalError", f"Internal error occurred: {error!r}")
             self.send_json(500, failure.status())
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = handle_request
+    # http.server looks up one method per HTTP verb
+    def do_GET(self) -> None:
+        self.handle_request()
+
+    def do_HEAD(self) -> None:
+        self.handle_request()
+
+    def do_POST(self) -> None:
+        self.handle_request()
+
+    def do_PUT(self) -> None:
+        self.handle_request()
+
+    def do_PATCH(self) -> None:
+        self.handle_request()
+
+    def do_DELETE(self) -> None:
+        self.handle_request()
 
     def authenticate(self) -> None:
         token = self.server_state.token
