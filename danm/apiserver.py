@@ -32,8 +32,10 @@ from danm.apistore import (
     validate_metadata,
     watch_event_type,
 )
+from danm.crdschema import apply_defaults, prune, structural_causes, validate
 from danm.labels import SelectorError, parse_selector
 from danm.patch import PatchError, apply_json_patch, apply_merge_patch
+from danm.strategicpatch import StrategicMergePatchError, apply_strategic_merge_patch
 
 SEED_NAMESPACES: Final = ("default", "kube-system", "kube-public", "kube-node-lease")
 JSON_PATCH: Final = "application/json-patch+json"
@@ -253,6 +255,7 @@ class Handler(BaseHTTPRequestHandler):
     """One HTTP connection of the API server."""
 
     protocol_version = "HTTP/1.1"
+    warnings: list[str]
 
     @property
     def server_state(self) -> ApiServer:
@@ -272,6 +275,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
+        for warning in self.warnings:
+            self.send_header("Warning", f'299 - "{warning}"')
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
@@ -297,6 +302,7 @@ class Handler(BaseHTTPRequestHandler):
             raise StatusError(400, "BadRequest", f'{kind} in version "v1" cannot be handled as a {kind}: {error}') from None
 
     def handle_request(self) -> None:
+        self.warnings: list[str] = []
         try:
             self.authenticate()
             self.dispatch()
@@ -578,6 +584,13 @@ class Handler(BaseHTTPRequestHandler):
             obj = service_defaults(obj)
         if resource.plural == "namespaces" and not resource.group and not for_update:
             obj = namespace_defaults(obj)
+        if resource.schema is not None:
+            pruned, dropped = prune(resource.schema, obj)
+            self.warnings.extend(f'unknown field \\"{path}\\"' for path in dropped)
+            obj = apply_defaults(resource.schema, pruned)
+            schema_causes = validate(resource.schema, obj)
+            if schema_causes:
+                raise invalid(resource, metadata.get("name", ""), [cause.as_status_cause() for cause in schema_causes])
         causes = validate_metadata(resource, obj)
         if causes:
             raise invalid(resource, metadata.get("name", ""), causes)
@@ -600,8 +613,12 @@ class Handler(BaseHTTPRequestHandler):
         if sum(1 for version in versions if version.get("storage")) != 1:
             causes.append({"field": "spec.versions", "reason": "FieldValueInvalid", "message": "Invalid value: must have exactly one version marked as storage version"})
         for index, version in enumerate(versions):
-            if not isinstance((version.get("schema") or {}).get("openAPIV3Schema"), dict):
-                causes.append({"field": f"spec.versions[{index}].schema.openAPIV3Schema", "reason": "FieldValueRequired", "message": "Required value: schemas are required"})
+            schema = (version.get("schema") or {}).get("openAPIV3Schema")
+            root = f"spec.versions[{index}].schema.openAPIV3Schema"
+            if not isinstance(schema, dict):
+                causes.append({"field": root, "reason": "FieldValueRequired", "message": "Required value: schemas are required"})
+                continue
+            causes.extend(cause.as_status_cause() for cause in structural_causes(schema, root))
         if causes:
             raise invalid(resource, name, causes)
 
@@ -669,9 +686,13 @@ class Handler(BaseHTTPRequestHandler):
                     if not isinstance(patch, list):
                         raise StatusError(400, "BadRequest", "json patch must be a list of operations")
                     patched = apply_json_patch(current, patch)
+                elif content_type == STRATEGIC_PATCH:
+                    patched = apply_strategic_merge_patch(current, patch, resource.kind)
                 else:
-                    # strategic merge falls back to merge semantics for lists it does not key
                     patched = apply_merge_patch(current, patch)
+            except StrategicMergePatchError as error:
+                reason = {400: "BadRequest", 422: "Invalid"}.get(error.status, "InternalError")
+                raise StatusError(error.status, reason, str(error)) from None
             except PatchError as error:
                 code = 422 if error.test_failed else 400
                 raise StatusError(code, "Invalid" if code == 422 else "BadRequest", str(error)) from None

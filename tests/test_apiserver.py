@@ -345,3 +345,58 @@ def test_concurrent_read_modify_write_processes(server: ApiServer, tmp_path: Pat
     assert [worker.wait(timeout=120) for worker in workers] == [0] * 16
     code, counter = raw(server, "GET", "/apis/danm.io/v1/clusternetworks/counter")
     assert counter["spec"]["Options"]["vxlan"] == 800
+
+
+def test_strategic_merge_patch_of_builtins(api_client: client.ApiClient) -> None:
+    """The typed client sends dict patches as strategic merge: containers merge by name."""
+    core: Any = client.CoreV1Api(api_client)
+    core.create_namespaced_pod(
+        "default",
+        {"metadata": {"name": "smp"}, "spec": {"containers": [{"name": "a", "image": "one"}, {"name": "b", "image": "two"}]}},
+    )
+    core.patch_namespaced_pod("smp", "default", {"spec": {"containers": [{"name": "b", "image": "three"}]}})
+    pod = core.read_namespaced_pod("smp", "default")
+    assert [(c.name, c.image) for c in pod.spec.containers] == [("a", "one"), ("b", "three")]
+    core.delete_namespaced_pod("smp", "default")
+
+
+def test_schema_violations_are_422_with_causes(server: ApiServer) -> None:
+    code, status = raw(server, "POST", "/apis/danm.io/v1/namespaces/default/danmnets", network("bad", cidr="10.0.0.0/33"))
+    assert code == 422 and status["reason"] == "Invalid"
+    assert "spec.Options.cidr" in {cause["field"] for cause in status["details"]["causes"]}
+    assert status["message"].startswith('DanmNet.danm.io "bad" is invalid: ')
+    code, made = raw(server, "POST", "/apis/danm.io/v1/namespaces/default/danmnets", network("empty-cidr", cidr=""))
+    assert code == 201 and made["spec"]["Options"]["cidr"] == ""
+    code, status = raw(server, "POST", "/apis/danm.io/v1/namespaces/default/danmnets", network("vlan", vlan=5000))
+    assert code == 422 and status["details"]["causes"][0]["field"] == "spec.Options.vlan"
+
+
+def test_unknown_fields_are_pruned_with_a_warning(server: ApiServer) -> None:
+    body = network("pruned")
+    body["spec"]["futureKey"] = 1
+    request = urllib.request.Request(
+        server.url + "/apis/danm.io/v1/namespaces/default/danmnets",
+        data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        stored = json.loads(response.read())
+        warnings = response.headers.get_all("Warning")
+    assert "futureKey" not in stored["spec"]
+    assert warnings == ['299 - "unknown field \\"spec.futureKey\\""']
+
+
+def test_non_structural_crd_is_refused(server: ApiServer) -> None:
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "things.example.com"},
+        "spec": {
+            "group": "example.com",
+            "scope": "Namespaced",
+            "names": {"plural": "things", "kind": "Thing"},
+            "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {"properties": {"spec": {"type": "object"}}}}}],
+        },
+    }
+    code, status = raw(server, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    assert code == 422
+    assert any(cause["field"].startswith("spec.versions[0].schema.openAPIV3Schema") for cause in status["details"]["causes"])

@@ -94,7 +94,7 @@ def test_fakeipam_as_a_copy(tmp_path: Path) -> None:
     assert "fakeipam" in json.loads(done.stdout)["msg"]
 
 
-@pytest.mark.parametrize("role", ["netwatcher", "svcwatcher", "webhook", "apiserver", "demo"])
+@pytest.mark.parametrize("role", ["netwatcher", "svcwatcher", "webhook", "demo"])
 def test_roles_not_built_yet(role: str) -> None:
     done = run([str(danm_binary()), role], clean_env())
     assert done.returncode != 0
