@@ -310,8 +310,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(error.code, error.status())
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
-        except Exception as error:  # a bug must not kill the connection silently
-            failure = StatusError(500, "InternalError", f"Internal error occurred: {error!r}")
+        except Exception as crash:  # a bug must not kill the connection silently
+            failure = StatusError(500, "InternalError", f"Internal error occurred: {crash!r}")
             self.send_json(500, failure.status())
 
     # http.server looks up one method per HTTP verb
@@ -690,12 +690,13 @@ class Handler(BaseHTTPRequestHandler):
                     patched = apply_strategic_merge_patch(current, patch, resource.kind)
                 else:
                     patched = apply_merge_patch(current, patch)
-            except StrategicMergePatchError as error:
-                reason = {400: "BadRequest", 422: "Invalid"}.get(error.status, "InternalError")
-                raise StatusError(error.status, reason, str(error)) from None
-            except PatchError as error:
-                code = 422 if error.test_failed else 400
-                raise StatusError(code, "Invalid" if code == 422 else "BadRequest", str(error)) from None
+            # distinct names: mypyc types an except variable once per function
+            except StrategicMergePatchError as strategic_error:
+                reason = {400: "BadRequest", 422: "Invalid"}.get(strategic_error.status, "InternalError")
+                raise StatusError(strategic_error.status, reason, str(strategic_error)) from None
+            except PatchError as patch_error:
+                code = 422 if patch_error.test_failed else 400
+                raise StatusError(code, "Invalid" if code == 422 else "BadRequest", str(patch_error)) from None
             offered = (patched.get("metadata") or {}).get("resourceVersion", "")
             if offered and offered != current["metadata"].get("resourceVersion"):
                 raise conflict(resource, route.name)
