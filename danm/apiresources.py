@@ -97,12 +97,18 @@ def builtin_resources() -> list[Resource]:
             "apps", "v1", "DaemonSet", "daemonsets", True, short_names=["ds"], categories=["all"],
             status_subresource=True, unconditional_update=True, generation=True,
         ),
-        Resource("rbac.authorization.k8s.io", "v1", "Role", "roles", True, unconditional_update=True),
-        Resource("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True, unconditional_update=True),
-        Resource("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False, unconditional_update=True),
+        Resource("rbac.authorization.k8s.io", "v1", "Role", "roles", True, unconditional_update=True, name_is_path_segment=True),
+        Resource(
+            "rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True,
+            unconditional_update=True, name_is_path_segment=True,
+        ),
+        Resource(
+            "rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False,
+            unconditional_update=True, name_is_path_segment=True,
+        ),
         Resource(
             "rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False,
-            unconditional_update=True,
+            unconditional_update=True, name_is_path_segment=True,
         ),
         Resource(
             "policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, short_names=["pdb"],

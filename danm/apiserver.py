@@ -10,8 +10,12 @@ The request flow follows kube-apiserver: decode, defaults, (for custom resources
 schema validation, metadata validation, then the store's compare-and-swap.
 """
 
+import base64
 import json
+import os
 import socket
+import ssl
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -35,6 +39,15 @@ from danm.apistore import (
 from danm.crdschema import apply_defaults, prune, structural_causes, validate
 from danm.labels import SelectorError, parse_selector
 from danm.patch import PatchError, apply_json_patch, apply_merge_patch
+from danm.rbac import (
+    Authorizer,
+    RequestAttributes,
+    UserInfo,
+    bootstrap_policy,
+    forbidden_status,
+    non_resource_request,
+    service_account_user,
+)
 from danm.strategicpatch import StrategicMergePatchError, apply_strategic_merge_patch
 
 SEED_NAMESPACES: Final = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -45,6 +58,10 @@ APPLY_PATCH: Final = "application/apply-patch+yaml"
 DEFAULT_WATCH_SECONDS: Final = 1800.0
 BOOKMARK_SECONDS: Final = 60.0
 TRUE_WORDS: Final = ("1", "t", "T", "true", "True", "TRUE")
+ADMIN: Final = UserInfo("danm-admin", ["system:masters", "system:authenticated"])
+ANONYMOUS: Final = UserInfo("system:anonymous", ["system:unauthenticated"])
+RBAC_RESOURCES: Final = ("roles", "clusterroles", "rolebindings", "clusterrolebindings")
+TOKEN_SECONDS: Final = 3600
 
 
 class Route:
@@ -67,15 +84,31 @@ class ApiServer:
         port: int = 0,
         token: str = "",
         history: int = DEFAULT_HISTORY,
+        rbac: bool = False,
+        tls: bool = False,
     ) -> None:
         self.store = Store(history)
         self.registry = Registry()
         self.token = token
+        self.rbac = rbac
         self.registry_lock = threading.Lock()
+        # bearer tokens issued through the TokenRequest API -> (namespace, service account)
+        self.service_account_tokens: dict[str, tuple[str, str]] = {}
+        self.authorizer: Authorizer | None = None
+        self.authorizer_key: tuple[int, ...] = ()
         namespaces = self.resource("", "v1", "namespaces")
         for name in SEED_NAMESPACES:
             self.store.create(namespaces, namespace_defaults({"metadata": {"name": name}}))
+        if rbac:
+            cluster_roles, cluster_role_bindings = bootstrap_policy()
+            for role in cluster_roles:
+                self.store.create(self.resource("rbac.authorization.k8s.io", "v1", "clusterroles"), role)
+            for binding in cluster_role_bindings:
+                self.store.create(self.resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings"), binding)
         self.httpd = HttpServer((host, port), Handler, self)
+        self.ca_pem = b""
+        if tls:
+            self.ca_pem = enable_tls(self.httpd, host)
         self.thread: threading.Thread | None = None
 
     @property
@@ -87,7 +120,8 @@ class ApiServer:
     def url(self) -> str:
         host, port = self.address
         shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{port}"
+        scheme = "https" if self.ca_pem else "http"
+        return f"{scheme}://{shown}:{port}"
 
     def start(self) -> "ApiServer":
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="danm-apiserver", daemon=True)
@@ -110,15 +144,70 @@ class ApiServer:
     def kubeconfig(self) -> str:
         """A kubeconfig that kubectl, the official client and danm can use."""
         user: JsonObject = {"token": self.token} if self.token else {}
+        cluster: JsonObject = {"server": self.url}
+        if self.ca_pem:
+            cluster["certificate-authority-data"] = base64.b64encode(self.ca_pem).decode()
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "danm", "cluster": {"server": self.url}}],
+            "clusters": [{"name": "danm", "cluster": cluster}],
             "users": [{"name": "danm-admin", "user": user}],
             "contexts": [{"name": "danm", "context": {"cluster": "danm", "user": "danm-admin"}}],
             "current-context": "danm",
         }
         return json.dumps(config, indent=2) + "\n"
+
+    # -- authentication and authorization
+
+    def user_for(self, authorization: str) -> UserInfo | None:
+        """Who a request is; None means its credentials are invalid (401)."""
+        if not authorization:
+            if self.token:
+                return None
+            return ANONYMOUS if self.rbac else ADMIN
+        if not authorization.startswith("Bearer "):
+            return None
+        offered = authorization[len("Bearer "):].strip()
+        if self.token and offered == self.token:
+            return ADMIN
+        account = self.service_account_tokens.get(offered)
+        if account is not None and self.rbac:
+            return service_account_user(account[0], account[1])
+        return None if self.token or self.rbac else ADMIN
+
+    def current_authorizer(self) -> Authorizer:
+        """RBAC over the stored objects, rebuilt only when one of them changed."""
+        resources = [self.resource("rbac.authorization.k8s.io", "v1", plural) for plural in RBAC_RESOURCES]
+        snapshots = [self.store.list_objects(resource, ListQuery())[0] for resource in resources]
+        key = tuple(
+            int(obj["metadata"].get("resourceVersion") or 0) for objects in snapshots for obj in objects
+        )
+        if self.authorizer is None or key != self.authorizer_key:
+            self.authorizer = Authorizer(snapshots[0], snapshots[1], snapshots[2], snapshots[3])
+            self.authorizer_key = key
+        return self.authorizer
+
+    def authorize(self, user: UserInfo, request: RequestAttributes) -> None:
+        if not self.rbac or "system:masters" in user.groups:
+            return
+        decision = self.current_authorizer().authorize(user, request)
+        if not decision.allowed:
+            status = forbidden_status(user, request, decision.reason)
+            raise StatusError(403, "Forbidden", status["message"], status.get("details") or {})
+
+    def issue_token(self, namespace: str, account: str) -> JsonObject:
+        """The TokenRequest API: a bearer token that authenticates as the ServiceAccount."""
+        self.store.get(self.resource("", "v1", "serviceaccounts"), namespace, account)
+        token = base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+        self.service_account_tokens[token] = (namespace, account)
+        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + TOKEN_SECONDS))
+        return {
+            "kind": "TokenRequest",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"name": account, "namespace": namespace, "creationTimestamp": now_rfc3339()},
+            "spec": {"audiences": ["https://kubernetes.default.svc"], "expirationSeconds": TOKEN_SECONDS},
+            "status": {"token": token, "expirationTimestamp": expires},
+        }
 
     # -- CRDs
 
@@ -256,6 +345,7 @@ class Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     warnings: list[str]
+    user: UserInfo
 
     @property
     def server_state(self) -> ApiServer:
@@ -334,30 +424,32 @@ class Handler(BaseHTTPRequestHandler):
         self.handle_request()
 
     def authenticate(self) -> None:
-        token = self.server_state.token
-        if not token:
-            return
-        offered = self.headers.get("Authorization", "")
-        if offered != f"Bearer {token}":
+        user = self.server_state.user_for(self.headers.get("Authorization", ""))
+        if user is None:
             self.read_body()
             raise StatusError(401, "Unauthorized", "Unauthorized")
+        self.user = user
 
     # -- routing
 
     def dispatch(self) -> None:
         parsed = urllib.parse.urlsplit(self.path)
+        path = parsed.path.rstrip("/") or "/"  # the Python client asks for "/version/"
         query = {key: values[-1] for key, values in urllib.parse.parse_qs(parsed.query, keep_blank_values=True).items()}
         parts = [urllib.parse.unquote(part) for part in parsed.path.split("/") if part]
         state = self.server_state
-        if self.command in ("GET", "HEAD"):
-            if parsed.path in ("/healthz", "/readyz", "/livez"):
+        route = self.route(parts)
+        if route is None:
+            state.authorize(self.user, non_resource_request(self.command.lower(), path))
+        if self.command in ("GET", "HEAD") and route is None:
+            if path in ("/healthz", "/readyz", "/livez"):
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
                 return
-            if parsed.path == "/version":
+            if path == "/version":
                 self.send_json(200, VERSION_INFO)
                 return
             if parts == ["api"]:
@@ -376,11 +468,29 @@ class Handler(BaseHTTPRequestHandler):
             if len(parts) == 3 and parts[0] == "apis":
                 self.send_json(200, state.registry.resource_list(parts[1], parts[2]))
                 return
-        route = self.route(parts)
         if route is None:
             self.read_body()
             raise StatusError(404, "NotFound", "the server could not find the requested resource", {})
+        state.authorize(self.user, self.attributes(route, query))
         self.serve(route, query)
+
+    def attributes(self, route: Route, query: dict[str, str]) -> RequestAttributes:
+        method = self.command
+        if route.name:
+            verb = {"GET": "get", "HEAD": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete", "POST": "create"}[method]
+        elif method in ("GET", "HEAD"):
+            verb = "watch" if route.watch_path or is_true(query.get("watch", "")) else "list"
+        else:
+            verb = {"POST": "create", "DELETE": "deletecollection"}.get(method, method.lower())
+        resource = route.resource
+        return RequestAttributes(
+            verb,
+            api_group=resource.group,
+            resource=resource.plural,
+            subresource=route.subresource,
+            namespace=route.namespace,
+            name=route.name,
+        )
 
     def route(self, parts: list[str]) -> Route | None:
         if len(parts) >= 3 and parts[0] == "api":
@@ -404,7 +514,10 @@ class Handler(BaseHTTPRequestHandler):
             return None
         name = rest[1] if len(rest) > 1 else ""
         subresource = rest[2] if len(rest) > 2 else ""
-        if subresource and not (subresource == "status" and resource.status_subresource):
+        if subresource and not (
+            (subresource == "status" and resource.status_subresource)
+            or (subresource == "token" and resource.plural == "serviceaccounts" and not resource.group)
+        ):
             return None
         return Route(resource, namespace, name, subresource, watch_path)
 
@@ -431,6 +544,12 @@ class Handler(BaseHTTPRequestHandler):
                 self.delete_collection(route, query)
             else:
                 raise StatusError(405, "MethodNotAllowed", f'{method} is not supported on resources of kind "{route.resource.group_resource}"')
+            return
+        if route.subresource == "token":
+            if method != "POST":
+                raise StatusError(405, "MethodNotAllowed", f"{method} is not supported on serviceaccounts/token")
+            self.read_body()
+            self.send_json(201, self.server_state.issue_token(route.namespace, route.name))
             return
         if method in ("GET", "HEAD"):
             self.read_body()
@@ -841,3 +960,63 @@ def free_port(host: str = "127.0.0.1") -> int:
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def enable_tls(httpd: ThreadingHTTPServer, host: str) -> bytes:
+    """Serve HTTPS with a fresh self-signed CA and a server certificate for host, returns the CA PEM."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    lifetime = datetime.timedelta(days=365)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "danm-apiserver-ca")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + lifetime)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    names: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.DNSName("kubernetes.default.svc")]
+    for address in {host, "127.0.0.1", "::1"}:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(address)))
+        except ValueError:
+            names.append(x509.DNSName(address))
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "danm-apiserver")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + lifetime)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory() as directory:
+        chain = os.path.join(directory, "server.pem")
+        with open(chain, "wb") as handle:
+            handle.write(certificate.public_bytes(serialization.Encoding.PEM))
+            handle.write(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+        context.load_cert_chain(chain)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    return ca.public_bytes(serialization.Encoding.PEM)

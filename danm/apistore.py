@@ -88,6 +88,7 @@ class Resource:
         unconditional_update: bool = False,
         generation: bool = False,
         name_is_dns_label: bool = False,
+        name_is_path_segment: bool = False,
     ) -> None:
         self.group = group
         self.version = version
@@ -104,6 +105,8 @@ class Resource:
         # metadata.generation maintained (CRs, workloads, EndpointSlices)
         self.generation = generation
         self.name_is_dns_label = name_is_dns_label
+        # RBAC objects only need a valid URL path segment ("caas:danm", "system:discovery")
+        self.name_is_path_segment = name_is_path_segment
         # set for custom resources: the CRD's openAPIV3Schema and printer columns
         self.schema: JsonObject | None = None
         self.printer_columns: list[JsonObject] = []
@@ -210,7 +213,7 @@ def validate_metadata(resource: Resource, obj: JsonObject) -> list[JsonObject]:
     metadata = obj.get("metadata", {})
     name = metadata.get("name", "")
     if name:
-        reason = _name_error(name, resource.name_is_dns_label)
+        reason = _path_segment_error(name) if resource.name_is_path_segment else _name_error(name, resource.name_is_dns_label)
         if reason:
             causes.append(_cause("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {reason}'))
     for key, value in (metadata.get("labels") or {}).items():
@@ -256,6 +259,15 @@ def _name_error(name: str, dns_label: bool) -> str:
             "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
             "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
         )
+    return ""
+
+
+def _path_segment_error(name: str) -> str:
+    if name in (".", ".."):
+        return f"may not be '{name}'"
+    for forbidden in ("/", "%"):
+        if forbidden in name:
+            return f"may not contain '{forbidden}'"
     return ""
 
 

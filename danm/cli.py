@@ -78,9 +78,6 @@ def apiserver(
 
     from danm.apiserver import ApiServer, load_crds
 
-    if tls or rbac:
-        typer.echo("danm apiserver: --tls and --rbac are not implemented yet", err=True)
-        raise typer.Exit(code=1)
     host, _, port_text = listen.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
     try:
@@ -89,10 +86,10 @@ def apiserver(
     except ValueError:
         typer.echo(f"danm apiserver: --listen {listen!r} is not HOST:PORT", err=True)
         raise typer.Exit(code=2) from None
-    if not loopback:
+    if not loopback and not (tls and token):
         typer.echo("danm apiserver: a non-loopback address needs both --tls and --token", err=True)
         raise typer.Exit(code=2)
-    server = ApiServer(host, port, token=token, history=watch_history)
+    server = ApiServer(host, port, token=token, history=watch_history, rbac=rbac, tls=tls)
     if crds is not None:
         load_crds(server, str(crds))
     if kubeconfig_out is not None:

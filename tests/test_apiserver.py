@@ -6,6 +6,7 @@ client do, which its generated signatures do not describe.
 
 import json
 import signal
+import threading
 import subprocess
 import sys
 import time
@@ -400,3 +401,100 @@ def test_non_structural_crd_is_refused(server: ApiServer) -> None:
     code, status = raw(server, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
     assert code == 422
     assert any(cause["field"].startswith("spec.versions[0].schema.openAPIV3Schema") for cause in status["details"]["causes"])
+
+
+def test_tls_with_the_ca_in_the_kubeconfig(tmp_path: Path) -> None:
+    api = ApiServer(tls=True, token="admin-token").start()
+    try:
+        assert api.url.startswith("https://127.0.0.1:")
+        kubeconfig = tmp_path / "config"
+        kubeconfig.write_text(api.kubeconfig())
+        with config.new_client_from_config(config_file=str(kubeconfig)) as made:
+            core: Any = client.CoreV1Api(made)
+            assert "default" in [ns.metadata.name for ns in core.list_namespace().items]
+        assert "kube-system" in kubectl(kubeconfig, "get", "namespaces").stdout
+        with pytest.raises(urllib.error.URLError):  # the self-signed CA is not trusted by default
+            urllib.request.urlopen(api.url + "/version", timeout=5)
+    finally:
+        api.stop()
+
+
+def test_rbac_forbids_what_the_service_account_role_lacks(tmp_path: Path) -> None:
+    api = ApiServer(rbac=True, token="admin-token").start()
+    try:
+        admin = dict(json.loads(api.kubeconfig()))
+        with config.new_client_from_config_dict(admin) as made:
+            core: Any = client.CoreV1Api(made)
+            rbac: Any = client.RbacAuthorizationV1Api(made)
+            core.create_namespaced_service_account("kube-system", {"metadata": {"name": "danm"}})
+            rbac.create_cluster_role({"metadata": {"name": "caas:danm"}, "rules": [
+                {"apiGroups": ["danm.io"], "resources": ["danmnets", "danmeps", "tenantnetworks", "clusternetworks"], "verbs": ["*"]},
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "watch", "list"]},
+            ]})
+            rbac.create_cluster_role_binding({
+                "metadata": {"name": "caas:danm"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "caas:danm"},
+                "subjects": [{"kind": "ServiceAccount", "name": "danm", "namespace": "kube-system"}],
+            })
+            core.create_namespaced_pod("default", {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}]}})
+            token = core.create_namespaced_service_account_token("danm", "kube-system", {"spec": {}}).status.token
+        as_danm = dict(admin, users=[{"name": "danm-admin", "user": {"token": token}}])
+        with config.new_client_from_config_dict(as_danm) as made:
+            core = client.CoreV1Api(made)
+            assert [pod.metadata.name for pod in core.list_namespaced_pod("default").items] == ["p"]
+            with pytest.raises(ApiException) as raised:
+                core.delete_namespaced_pod("p", "default")
+            status = json.loads(raised.value.body or "{}")
+            assert raised.value.status == 403 and status["reason"] == "Forbidden"
+            assert status["message"].startswith(
+                'pods "p" is forbidden: User "system:serviceaccount:kube-system:danm" cannot delete resource "pods" '
+                'in API group "" in the namespace "default"'
+            )
+            with pytest.raises(ApiException) as raised:
+                core.list_namespaced_secret("default")
+            assert raised.value.status == 403
+            assert client.VersionApi(made).get_code().major == "1"  # discovery stays allowed
+        with config.new_client_from_config_dict(dict(admin, users=[{"name": "danm-admin", "user": {"token": "forged"}}])) as made:
+            with pytest.raises(ApiException) as raised:
+                client.CoreV1Api(made).list_namespaced_pod("default")
+            assert raised.value.status == 401
+    finally:
+        api.stop()
+
+
+def test_watch_sees_every_write_of_concurrent_processes_once_in_order(server: ApiServer, tmp_path: Path) -> None:
+    code, listed = raw(server, "GET", "/api/v1/namespaces/kube-node-lease/configmaps")
+    since = listed["metadata"]["resourceVersion"]
+    script = tmp_path / "writer.py"
+    script.write_text(
+        "import json, sys, urllib.request\n"
+        "url = sys.argv[1] + '/api/v1/namespaces/kube-node-lease/configmaps'\n"
+        "for index in range(25):\n"
+        "    body = json.dumps({'metadata': {'name': f'{sys.argv[2]}-{index}'}}).encode()\n"
+        "    request = urllib.request.Request(url, data=body, method='POST', headers={'Content-Type': 'application/json'})\n"
+        "    with urllib.request.urlopen(request) as response:\n"
+        "        print(json.loads(response.read())['metadata']['resourceVersion'])\n"
+    )
+    seen: list[int] = []
+    done = threading.Event()
+
+    def watch_all() -> None:
+        url = f"{server.url}/api/v1/namespaces/kube-node-lease/configmaps?watch=1&resourceVersion={since}&timeoutSeconds=30"
+        with urllib.request.urlopen(url, timeout=60) as stream:
+            for line in stream:
+                seen.append(int(json.loads(line)["object"]["metadata"]["resourceVersion"]))
+                if len(seen) == 200:
+                    done.set()
+                    return
+
+    watcher = threading.Thread(target=watch_all)
+    watcher.start()
+    writers = [
+        subprocess.Popen([sys.executable, str(script), server.url, f"w{index}"], stdout=subprocess.PIPE, text=True)
+        for index in range(8)
+    ]
+    written = sorted(int(line) for writer in writers for line in writer.communicate(timeout=120)[0].split())
+    assert done.wait(timeout=60)
+    watcher.join(timeout=10)
+    assert len(written) == 200
+    assert seen == written  # every resourceVersion exactly once, in order
