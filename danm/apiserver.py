@@ -118,7 +118,9 @@ class ApiServer:
 
     @property
     def url(self) -> str:
+        """Where clients reach the server (loopback when it listens on every address)."""
         host, port = self.address
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
         shown = f"[{host}]" if ":" in host else host
         scheme = "https" if self.ca_pem else "http"
         return f"{scheme}://{shown}:{port}"

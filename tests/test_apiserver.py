@@ -285,7 +285,8 @@ def test_kubectl_get_watch_sees_an_event(kubeconfig: Path, server: ApiServer) ->
 # --- the binary
 
 
-def test_danm_apiserver_prints_its_url_and_stops_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_danm_apiserver_prints_its_url_and_stops_on_a_signal(tmp_path: Path, stop_signal: int) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     process = subprocess.Popen(
         [str(danm_binary()), "apiserver", "--kubeconfig-out", str(kubeconfig), "--crds", str(REPO / "deploy" / "crds")],
@@ -299,11 +300,30 @@ def test_danm_apiserver_prints_its_url_and_stops_on_sigterm(tmp_path: Path) -> N
             assert response.status == 200
         assert json.loads(kubeconfig.read_text())["clusters"][0]["cluster"]["server"] == url
         assert oct(kubeconfig.stat().st_mode & 0o777) == "0o600"
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop_signal)
         assert process.wait(timeout=10) == 0
         assert process.stdout.read() == ""  # exactly one line on stdout
     finally:
         process.kill()
+
+
+def test_danm_apiserver_tls_rbac_on_all_addresses(tmp_path: Path) -> None:
+    """A non-loopback address is served with --tls and --token; kubectl trusts the written CA."""
+    kubeconfig = tmp_path / "kubeconfig"
+    process = subprocess.Popen(
+        [str(danm_binary()), "apiserver", "--listen", "0.0.0.0:0", "--tls", "--token", "t0ken", "--rbac",
+         "--kubeconfig-out", str(kubeconfig)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("https://127.0.0.1:")
+        assert json.loads(kubeconfig.read_text())["clusters"][0]["cluster"]["server"] == url
+        assert "kube-public" in kubectl(kubeconfig, "get", "ns").stdout
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def test_non_loopback_listen_is_refused() -> None:
