@@ -13,6 +13,7 @@ schema validation, metadata validation, then the store's compare-and-swap.
 import base64
 import json
 import os
+import re
 import socket
 import ssl
 import tempfile
@@ -261,6 +262,30 @@ def service_defaults(obj: JsonObject) -> JsonObject:
     return dict(obj, spec=spec)
 
 
+MICRO_TIME: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2})$")
+
+
+def check_lease_times(lease: JsonObject) -> None:
+    """Lease times are MicroTime: exactly six fractional digits and a zone, or 400."""
+    spec = lease.get("spec") or {}
+    for field in ("acquireTime", "renewTime"):
+        value = spec.get(field)
+        if value is not None and (not isinstance(value, str) or not MICRO_TIME.match(value)):
+            raise StatusError(
+                400,
+                "BadRequest",
+                f'Lease in version "v1" cannot be handled as a Lease: parsing time "{value}" as '
+                '"2006-01-02T15:04:05.000000Z07:00": cannot parse',
+            )
+
+
+def endpoint_slice_defaults(resource: Resource, slice_: JsonObject) -> JsonObject:
+    """EndpointSlices always carry endpoints and ports lists (a null breaks the Python client)."""
+    if not slice_.get("addressType"):
+        raise invalid(resource, slice_["metadata"].get("name", ""), [{"field": "addressType", "reason": "FieldValueRequired", "message": "Required value"}])
+    return dict(slice_, endpoints=slice_.get("endpoints") or [], ports=slice_.get("ports") or [])
+
+
 def is_true(value: str) -> bool:
     return value in TRUE_WORDS
 
@@ -336,6 +361,8 @@ class HttpServer(ThreadingHTTPServer):
     """The listener, carrying the ApiServer its handlers serve."""
 
     daemon_threads = True
+    # socketserver's default backlog of 5 refuses connections under a burst of clients
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], state: ApiServer) -> None:
         self.state = state
@@ -705,6 +732,10 @@ class Handler(BaseHTTPRequestHandler):
             obj = service_defaults(obj)
         if resource.plural == "namespaces" and not resource.group and not for_update:
             obj = namespace_defaults(obj)
+        if resource.group == "coordination.k8s.io":
+            check_lease_times(obj)
+        if resource.group == "discovery.k8s.io":
+            obj = endpoint_slice_defaults(resource, obj)
         if resource.schema is not None:
             pruned, dropped = prune(resource.schema, obj)
             self.warnings.extend(f'unknown field \\"{path}\\"' for path in dropped)
@@ -776,6 +807,14 @@ class Handler(BaseHTTPRequestHandler):
         resource = route.resource
         obj = self.prepare(route, self.decode_body(resource), for_update=True)
         offered = obj["metadata"].get("resourceVersion", "")
+        store = self.server_state.store
+        if resource.plural == "leases" and store.find(resource, route.namespace, route.name) is None:
+            # create-on-update, which leader election relies on (201)
+            self.ensure_namespace(route)
+            metadata = dict(obj["metadata"])
+            metadata.pop("resourceVersion", None)
+            self.send_json(201, store.create(resource, dict(obj, metadata=metadata), query.get("dryRun") == "All"))
+            return
         if not offered and not resource.unconditional_update:
             raise invalid(resource, route.name, [{"field": "metadata.resourceVersion", "reason": "FieldValueInvalid", "message": "Invalid value: 0x0: must be specified for an update"}])
 
@@ -784,7 +823,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise conflict(resource, route.name)
             return merge_subresource(route, current, obj)
 
-        stored, _ = self.server_state.store.update(resource, route.namespace, route.name, change, query.get("dryRun") == "All")
+        store = self.server_state.store
+        stored, _ = store.update(resource, route.namespace, route.name, change, query.get("dryRun") == "All")
         if resource.plural == "customresourcedefinitions":
             self.server_state.establish(stored)
         self.send_json(200, stored)

@@ -518,3 +518,28 @@ def test_watch_sees_every_write_of_concurrent_processes_once_in_order(server: Ap
     watcher.join(timeout=10)
     assert len(written) == 200
     assert seen == written  # every resourceVersion exactly once, in order
+
+
+def test_leases_are_created_on_update_and_need_micro_time(server: ApiServer) -> None:
+    lease: dict[str, Any] = {
+        "metadata": {"name": "svcwatcher", "namespace": "kube-system"},
+        "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15, "renewTime": "2026-05-01T10:00:12.345678Z"},
+    }
+    code, made = raw(server, "PUT", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/svcwatcher", lease)
+    assert code == 201 and made["metadata"]["resourceVersion"]
+    stale = dict(lease, metadata=dict(lease["metadata"], resourceVersion="1"))
+    code, status = raw(server, "PUT", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/svcwatcher", stale)
+    assert code == 409
+    lease["spec"]["renewTime"] = "2026-05-01T10:00:12.345Z"
+    code, status = raw(server, "PUT", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/svcwatcher", lease)
+    assert code == 400 and "parsing time" in status["message"]
+
+
+def test_endpoint_slices_never_carry_null_lists(api_client: client.ApiClient) -> None:
+    discovery: Any = client.DiscoveryV1Api(api_client)
+    made = discovery.create_namespaced_endpoint_slice(
+        "default", {"metadata": {"name": "s-1"}, "addressType": "IPv4", "endpoints": None, "ports": None}
+    )
+    assert made.endpoints == [] and made.ports == []
+    listed = discovery.list_namespaced_endpoint_slice("default")
+    assert [item.metadata.name for item in listed.items] == ["s-1"]
