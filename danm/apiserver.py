@@ -21,8 +21,18 @@ import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any, Final
 
+from danm.admission import (
+    MUTATING,
+    AdmissionAttributes,
+    WebhookDispatcher,
+    configuration_causes,
+    configuration_defaults,
+    is_exempt,
+)
+from danm.admission import UserInfo as AdmissionUser
 from danm.apiresources import Registry, VERSION_INFO, crd_status, resources_from_crd
 from danm.apistore import (
     DEFAULT_HISTORY,
@@ -107,6 +117,9 @@ class ApiServer:
             for binding in cluster_role_bindings:
                 self.store.create(self.resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings"), binding)
         self.httpd = HttpServer((host, port), Handler, self)
+        # (namespace, service) -> (host, port): webhook services reachable without Endpoints
+        self.service_map: dict[tuple[str, str], tuple[str, int]] = {}
+        self.admission = WebhookDispatcher(self.webhook_configurations, self.namespace_labels, self.resolve_service)
         self.ca_pem = b""
         if tls:
             self.ca_pem = enable_tls(self.httpd, host)
@@ -197,6 +210,46 @@ class ApiServer:
         if not decision.allowed:
             status = forbidden_status(user, request, decision.reason)
             raise StatusError(403, "Forbidden", status["message"], status.get("details") or {})
+
+    # -- what admission needs from the store
+
+    def webhook_configurations(self, phase: str) -> list[JsonObject]:
+        plural = "mutatingwebhookconfigurations" if phase == MUTATING else "validatingwebhookconfigurations"
+        resource = self.resource("admissionregistration.k8s.io", "v1", plural)
+        return self.store.list_objects(resource, ListQuery())[0]
+
+    def namespace_labels(self, name: str) -> dict[str, str] | None:
+        found = self.store.find(self.resource("", "v1", "namespaces"), "", name)
+        if found is None:
+            return None
+        labels: dict[str, str] = found["metadata"].get("labels") or {}
+        return labels
+
+    def resolve_service(self, namespace: str, name: str, port: int) -> tuple[str, int]:
+        """A webhook's ``service:`` reference: the configured map, else the Service's Endpoints."""
+        mapped = self.service_map.get((namespace, name))
+        if mapped is not None:
+            return mapped
+        service = self.store.find(self.resource("", "v1", "services"), namespace, name)
+        if service is None:
+            raise LookupError(f'service "{name}" not found')
+        ports = [entry for entry in (service.get("spec") or {}).get("ports") or [] if entry.get("port") == port]
+        if not ports:
+            raise LookupError(f'service "{name}" has no port {port}')
+        target = ports[0].get("targetPort", port)
+        endpoints = self.store.find(self.resource("", "v1", "endpoints"), namespace, name)
+        for subset in (endpoints or {}).get("subsets") or []:
+            addresses = subset.get("addresses") or []
+            if not addresses:
+                continue
+            for endpoint_port in subset.get("ports") or []:
+                if endpoint_port.get("port") == target or endpoint_port.get("name") == target or (
+                    endpoint_port.get("name", "") == ports[0].get("name", "") and not isinstance(target, int)
+                ):
+                    return str(addresses[0]["ip"]), int(endpoint_port["port"])
+            if isinstance(target, int):
+                return str(addresses[0]["ip"]), target
+        raise LookupError(f'service "{name}" has no ready endpoints')
 
     def issue_token(self, namespace: str, account: str) -> JsonObject:
         """The TokenRequest API: a bearer token that authenticates as the ServiceAccount."""
@@ -788,20 +841,108 @@ class Handler(BaseHTTPRequestHandler):
                 f"{route.resource.group_resource} is forbidden: unable to create new content in namespace {route.namespace} because it is being terminated",
             )
 
+    # -- admission: webhooks run outside the store's lock (they may call back into the server)
+
+    def admit(
+        self,
+        operation: str,
+        route: Route,
+        obj: JsonObject | None,
+        old: JsonObject | None,
+        dry_run: bool,
+    ) -> JsonObject | None:
+        """Mutating webhooks, re-validation, then validating webhooks; returns the final object."""
+        state = self.server_state
+        resource = route.resource
+        if is_exempt(resource):
+            return obj
+        namespace = route.name if resource.plural == "namespaces" and not resource.group else route.namespace
+        attributes = AdmissionAttributes(
+            operation,
+            resource,
+            namespace,
+            route.name or ((obj or {}).get("metadata") or {}).get("name", ""),
+            obj,
+            old,
+            subresource=route.subresource,
+            dry_run=dry_run,
+            user=AdmissionUser(self.user.username, self.user.uid, list(self.user.groups)),
+            warnings=[],
+        )
+        try:
+            mutated = state.admission.mutate(attributes)
+            if mutated is not None and mutated is not obj:
+                # CRs are pruned, defaulted and validated again after mutation
+                mutated = self.defaulted_and_valid(route, mutated, operation != "CREATE")
+                attributes.obj = mutated
+            state.admission.validate(attributes)
+        finally:
+            self.warnings.extend(attributes.warnings)
+        return attributes.obj
+
+    def check_configuration(self, route: Route, obj: JsonObject) -> JsonObject:
+        """Webhook configurations get kube's v1 defaults and validation when written."""
+        resource = route.resource
+        if resource.group != "admissionregistration.k8s.io":
+            return obj
+        mutating = resource.kind == "MutatingWebhookConfiguration"
+        defaulted = configuration_defaults(obj, mutating)
+        causes = configuration_causes(defaulted, mutating, allow_http=True)
+        if causes:
+            raise invalid(resource, obj["metadata"].get("name", ""), causes)
+        return defaulted
+
+    # -- writes
+
     def create(self, route: Route, query: dict[str, str]) -> None:
-        obj = self.prepare(route, self.decode_body(route.resource), for_update=False)
+        resource = route.resource
+        obj = self.check_configuration(route, self.prepare(route, self.decode_body(resource), for_update=False))
         self.ensure_namespace(route)
         dry_run = query.get("dryRun") == "All"
-        if route.resource.status_subresource:
+        if resource.status_subresource:
             obj.pop("status", None)
-        if route.resource.plural == "customresourcedefinitions":
+        if resource.plural == "customresourcedefinitions":
             obj["status"] = crd_status(obj, now_rfc3339())
-        if route.resource.plural == "namespaces" and not route.resource.group:
+        if resource.plural == "namespaces" and not resource.group:
             obj["status"] = {"phase": "Active"}
-        stored = self.server_state.store.create(route.resource, obj, dry_run)
-        if route.resource.plural == "customresourcedefinitions" and not dry_run:
+        admitted = self.admit("CREATE", route, obj, None, dry_run)
+        stored = self.server_state.store.create(resource, admitted or obj, dry_run)
+        if resource.plural == "customresourcedefinitions" and not dry_run:
             self.server_state.establish(stored)
         self.send_json(201, stored)
+
+    def write_update(self, route: Route, query: dict[str, str], build: Callable[[JsonObject], JsonObject], retry: bool) -> None:
+        """Read, build the new object, admit it, then compare-and-swap on the version read.
+
+        ``build`` maps the current object to the wanted one (it raises 409 for a stale
+        resourceVersion the client sent). A change by someone else in between is retried when
+        the client pinned no version (PATCH, unconditional PUT), else it is a 409.
+        """
+        resource = route.resource
+        store = self.server_state.store
+        dry_run = query.get("dryRun") == "All"
+        for _ in range(20):
+            current = store.get(resource, route.namespace, route.name)
+            wanted = self.check_configuration(route, merge_subresource(route, current, build(current)))
+            admitted = self.admit("UPDATE", route, wanted, current, dry_run) or wanted
+            read_version = current["metadata"].get("resourceVersion")
+
+            def swap(latest: JsonObject, expected: str | None = read_version, new: JsonObject = admitted) -> JsonObject:
+                if latest["metadata"].get("resourceVersion") != expected:
+                    raise conflict(resource, route.name)
+                return new
+
+            try:
+                stored, _ = store.update(resource, route.namespace, route.name, swap, dry_run)
+            except StatusError as error:
+                if error.code == 409 and retry:
+                    continue
+                raise
+            if resource.plural == "customresourcedefinitions":
+                self.server_state.establish(stored)
+            self.send_json(200, stored)
+            return
+        raise conflict(resource, route.name)
 
     def replace(self, route: Route, query: dict[str, str]) -> None:
         resource = route.resource
@@ -818,16 +959,12 @@ class Handler(BaseHTTPRequestHandler):
         if not offered and not resource.unconditional_update:
             raise invalid(resource, route.name, [{"field": "metadata.resourceVersion", "reason": "FieldValueInvalid", "message": "Invalid value: 0x0: must be specified for an update"}])
 
-        def change(current: JsonObject) -> JsonObject:
+        def build(current: JsonObject) -> JsonObject:
             if offered and offered != current["metadata"].get("resourceVersion"):
                 raise conflict(resource, route.name)
-            return merge_subresource(route, current, obj)
+            return obj
 
-        store = self.server_state.store
-        stored, _ = store.update(resource, route.namespace, route.name, change, query.get("dryRun") == "All")
-        if resource.plural == "customresourcedefinitions":
-            self.server_state.establish(stored)
-        self.send_json(200, stored)
+        self.write_update(route, query, build, retry=not offered)
 
     def patch(self, route: Route, query: dict[str, str]) -> None:
         resource = route.resource
@@ -840,8 +977,7 @@ class Handler(BaseHTTPRequestHandler):
                 "UnsupportedMediaType",
                 "the body of the request was in an unknown format - accepted media types include: " + ", ".join(accepted),
             )
-
-        def change(current: JsonObject) -> JsonObject:
+        def build(current: JsonObject) -> JsonObject:
             try:
                 if content_type == JSON_PATCH:
                     if not isinstance(patch, list):
@@ -861,13 +997,9 @@ class Handler(BaseHTTPRequestHandler):
             offered = (patched.get("metadata") or {}).get("resourceVersion", "")
             if offered and offered != current["metadata"].get("resourceVersion"):
                 raise conflict(resource, route.name)
-            prepared = self.prepare(route, patched, for_update=True)
-            return merge_subresource(route, current, prepared)
+            return self.prepare(route, patched, for_update=True)
 
-        stored, _ = self.server_state.store.update(resource, route.namespace, route.name, change, query.get("dryRun") == "All")
-        if resource.plural == "customresourcedefinitions":
-            self.server_state.establish(stored)
-        self.send_json(200, stored)
+        self.write_update(route, query, build, retry=True)
 
     def delete(self, route: Route, query: dict[str, str]) -> None:
         options = self.decode_body(route.resource) or {}
@@ -875,6 +1007,8 @@ class Handler(BaseHTTPRequestHandler):
         dry_run = query.get("dryRun") == "All" or (isinstance(options, dict) and "All" in (options.get("dryRun") or []))
         state = self.server_state
         resource = route.resource
+        current = state.store.get(resource, route.namespace, route.name)
+        self.admit("DELETE", route, None, current, dry_run)
         if resource.plural == "namespaces" and not resource.group and not dry_run:
             self.delete_namespace(route.name)
             return

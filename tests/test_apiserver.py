@@ -568,3 +568,70 @@ def test_kubectl_applies_the_crds_and_every_original_example(tmp_path: Path) -> 
         assert "clusternetwork.danm.io/network-with-route" in listed and len(listed) == 7
     finally:
         api.stop()
+
+
+def test_webhooks_through_a_service_reference(api_client: client.ApiClient, server: ApiServer, tmp_path: Path) -> None:
+    """A mutating webhook's patch is applied and a validating denial reaches the client, both
+    called over HTTPS (caBundle verified for danm-webhook-svc.kube-system.svc) through the
+    Service's Endpoints."""
+    import ssl
+
+    from webhooklib import Authority, WebhookServer, denying, patching, respond
+
+    authority = Authority("webhook-ca")
+    cert, key = authority.issue(tmp_path, ["danm-webhook-svc.kube-system.svc"], ["127.0.0.1"])
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    webhook = WebhookServer(context)
+    core: Any = client.CoreV1Api(api_client)
+    admission: Any = client.AdmissionregistrationV1Api(api_client)
+    custom: Any = client.CustomObjectsApi(api_client)
+    try:
+        webhook.behaviours["/netvalidation"] = patching([{"op": "add", "path": "/spec/NetworkType", "value": "ipvlan"}])
+
+        def deny_forbidden(review: dict[str, Any]) -> dict[str, Any] | tuple[int, bytes]:
+            if review["request"]["object"]["spec"].get("NetworkID") == "forbidden":
+                return denying({"code": 403, "message": "NetworkID forbidden is reserved"})(review)
+            return respond(review, allowed=True)
+
+        webhook.behaviours["/check"] = deny_forbidden
+        core.create_namespaced_service("kube-system", {
+            "metadata": {"name": "danm-webhook-svc"},
+            "spec": {"ports": [{"port": 443, "targetPort": webhook.port}], "selector": {"danm": "webhook"}},
+        })
+        core.create_namespaced_endpoints("kube-system", {
+            "metadata": {"name": "danm-webhook-svc"},
+            "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": webhook.port}]}],
+        })
+        service = {"namespace": "kube-system", "name": "danm-webhook-svc", "port": 443}
+        rules = [{"operations": ["CREATE"], "apiGroups": ["danm.io"], "apiVersions": ["v1"], "resources": ["danmnets"]}]
+        admission.create_mutating_webhook_configuration({
+            "metadata": {"name": "danm-webhook-config"},
+            "webhooks": [{
+                "name": "danm-netvalidation.nokia.k8s.io",
+                "clientConfig": {"service": dict(service, path="/netvalidation"), "caBundle": authority.bundle},
+                "rules": rules, "sideEffects": "NoneOnDryRun", "admissionReviewVersions": ["v1"], "failurePolicy": "Fail",
+            }],
+        })
+        admission.create_validating_webhook_configuration({
+            "metadata": {"name": "danm-check"},
+            "webhooks": [{
+                "name": "danm-check.example.com",
+                "clientConfig": {"service": dict(service, path="/check"), "caBundle": authority.bundle},
+                "rules": rules, "sideEffects": "None", "admissionReviewVersions": ["v1"],
+            }],
+        })
+        made = custom.create_namespaced_custom_object("danm.io", "v1", "default", "danmnets", network("hooked") | {"spec": {"NetworkID": "hooked"}})
+        assert made["spec"]["NetworkType"] == "ipvlan"  # the mutating webhook's patch
+        with pytest.raises(ApiException) as raised:
+            custom.create_namespaced_custom_object("danm.io", "v1", "default", "danmnets", network("denied") | {"spec": {"NetworkID": "forbidden"}})
+        status = json.loads(raised.value.body or "{}")
+        assert raised.value.status == 403
+        assert status["message"] == 'admission webhook "danm-check.example.com" denied the request: NetworkID forbidden is reserved'
+        assert [call.path for call in webhook.calls] == ["/netvalidation", "/check", "/netvalidation", "/check"]
+        assert webhook.calls[0].host.startswith("danm-webhook-svc.kube-system.svc")
+    finally:
+        for name in ("danm-webhook-config",):
+            admission.delete_mutating_webhook_configuration(name)
+        admission.delete_validating_webhook_configuration("danm-check")
+        webhook.stop()
