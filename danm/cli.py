@@ -24,6 +24,14 @@ ipam_app = typer.Typer(
 app.add_typer(ipam_app, name="ipam")
 
 
+# Every command that talks to the API takes --kubeconfig; without it danm.kube.load_config uses
+# $KUBECONFIG, then ~/.kube/config, then the in-cluster service account.
+KubeconfigOption = Annotated[
+    Path | None,
+    typer.Option(help="kubeconfig to use; default: $KUBECONFIG, ~/.kube/config, then in-cluster."),
+]
+
+
 def not_implemented(role: str) -> NoReturn:
     typer.echo(f"danm {role}: not implemented yet", err=True)
     raise typer.Exit(code=1)
@@ -44,17 +52,17 @@ def fakeipam() -> None:
 
 
 @app.command(help="Node daemon: creates and removes VLAN/VxLAN host interfaces for networks.")
-def netwatcher() -> None:
+def netwatcher(kubeconfig: KubeconfigOption = None) -> None:
     not_implemented("netwatcher")
 
 
 @app.command(help="Leader-elected controller: endpoints of annotated Services from pod interfaces.")
-def svcwatcher() -> None:
+def svcwatcher(kubeconfig: KubeconfigOption = None) -> None:
     not_implemented("svcwatcher")
 
 
 @app.command(help="Validating and mutating admission webhook for the danm APIs.")
-def webhook() -> None:
+def webhook(kubeconfig: KubeconfigOption = None) -> None:
     not_implemented("webhook")
 
 
@@ -110,7 +118,7 @@ def demo() -> None:
 
 
 @ipam_app.command("show", help="Show the allocations of a network.")
-def ipam_show() -> None:
+def ipam_show(kubeconfig: KubeconfigOption = None) -> None:
     not_implemented("ipam show")
 
 
