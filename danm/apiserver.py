@@ -73,6 +73,7 @@ ADMIN: Final = UserInfo("danm-admin", ["system:masters", "system:authenticated"]
 ANONYMOUS: Final = UserInfo("system:anonymous", ["system:unauthenticated"])
 RBAC_RESOURCES: Final = ("roles", "clusterroles", "rolebindings", "clusterrolebindings")
 TOKEN_SECONDS: Final = 3600
+MAX_REQUEST_BYTES: Final = 3 * 1024 * 1024
 
 
 class Route:
@@ -457,6 +458,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_REQUEST_BYTES:
+            self.close_connection = True
+            raise StatusError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_REQUEST_BYTES}")
         return self.rfile.read(length) if length > 0 else b""
 
     def decode_body(self, resource: Resource | None = None) -> Any:

@@ -433,7 +433,8 @@ class Store:
     @staticmethod
     def _check_size(resource: Resource, obj: JsonObject) -> None:
         if encoded_size(obj) > MAX_OBJECT_BYTES:
-            raise StatusError(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
+            # what kube-apiserver answers when etcd refuses an object over its 1.5 MiB limit
+            raise StatusError(413, "RequestEntityTooLarge", "etcdserver: request is too large")
 
     def update(
         self,

@@ -635,3 +635,45 @@ def test_webhooks_through_a_service_reference(api_client: client.ApiClient, serv
             admission.delete_mutating_webhook_configuration(name)
         admission.delete_validating_webhook_configuration("danm-check")
         webhook.stop()
+
+
+def test_request_semantics_over_raw_http(server: ApiServer) -> None:
+    base = "/api/v1/namespaces/default"
+    # generateName, then a no-op write keeps the resourceVersion
+    code, made = raw(server, "POST", f"{base}/configmaps", {"metadata": {"generateName": "gen-"}, "data": {"a": "1"}})
+    name = made["metadata"]["name"]
+    assert code == 201 and name.startswith("gen-") and len(name) == 9
+    code, same = raw(server, "PUT", f"{base}/configmaps/{name}", made)
+    assert code == 200 and same["metadata"]["resourceVersion"] == made["metadata"]["resourceVersion"]
+    # dry runs persist nothing, for create, update, patch and delete
+    code, _ = raw(server, "POST", f"{base}/configmaps?dryRun=All", {"metadata": {"name": "dry"}})
+    assert code == 201 and raw(server, "GET", f"{base}/configmaps/dry")[0] == 404
+    changed = dict(made, data={"a": "2"})
+    assert raw(server, "PUT", f"{base}/configmaps/{name}?dryRun=All", changed)[1]["data"] == {"a": "2"}
+    assert raw(server, "PATCH", f"{base}/configmaps/{name}?dryRun=All", {"data": {"a": "3"}}, "application/merge-patch+json")[0] == 200
+    assert raw(server, "DELETE", f"{base}/configmaps/{name}?dryRun=All")[0] == 200
+    code, stored = raw(server, "GET", f"{base}/configmaps/{name}")
+    assert stored["data"] == {"a": "1"} and stored["metadata"]["resourceVersion"] == made["metadata"]["resourceVersion"]
+    # field selectors on pods; unsupported ones are 400
+    raw(server, "POST", f"{base}/pods", {"metadata": {"name": "on-n1"}, "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]}})
+    code, listed = raw(server, "GET", f"{base}/pods?fieldSelector=spec.nodeName%3Dn1")
+    assert [item["metadata"]["name"] for item in listed["items"]] == ["on-n1"]
+    code, status = raw(server, "GET", f"{base}/configmaps?fieldSelector=spec.nodeName%3Dn1")
+    assert code == 400 and status["message"] == "field label not supported: spec.nodeName"
+    code, status = raw(server, "GET", f"{base}/configmaps?labelSelector=a%3D%3D%3Db")
+    assert code == 400
+    # sendInitialEvents is refused, never silently ignored
+    code, status = raw(server, "GET", f"{base}/configmaps?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan")
+    assert code == 422
+    # bookmarks at the end of a watch carry the last resourceVersion
+    url = f"{server.url}{base}/configmaps?watch=1&allowWatchBookmarks=true&timeoutSeconds=1&resourceVersion={stored['metadata']['resourceVersion']}"
+    with urllib.request.urlopen(url, timeout=10) as stream:
+        events = [json.loads(line) for line in stream]
+    assert events[-1]["type"] == "BOOKMARK" and events[-1]["object"]["kind"] == "ConfigMap"
+    # request and object size limits
+    code, status = raw(server, "POST", f"{base}/configmaps", {"metadata": {"name": "huge"}, "data": {"k": "x" * 1_600_000}})
+    assert code == 413 and status["message"] == "etcdserver: request is too large"
+    code, status = raw(server, "POST", f"{base}/configmaps", {"metadata": {"name": "huger"}, "data": {"k": "x" * 3_200_000}})
+    assert code == 413 and status["message"] == "Request entity too large: limit is 3145728"
+    raw(server, "DELETE", f"{base}/pods/on-n1")
+    raw(server, "DELETE", f"{base}/configmaps/{name}")
