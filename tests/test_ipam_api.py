@@ -1,0 +1,158 @@
+"""IPAM against the API: guarded writes, 409 retries until the deadline, concurrency."""
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from danm import ipam, kube
+from danm.apiserver import ApiServer, load_crds
+from danm.types import Network
+from testlib import REPO
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ApiServer]:
+    api = ApiServer().start()
+    load_crds(api, str(REPO / "deploy" / "crds"))
+    yield api
+    api.stop()
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(server: ApiServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ipam") / "kubeconfig"
+    path.write_text(server.kubeconfig())
+    return path
+
+
+@pytest.fixture(scope="module")
+def client(kubeconfig: Path) -> Iterator[kube.ApiClient]:
+    with kube.ApiClient(kube.load_config(str(kubeconfig))) as made:
+        yield made
+
+
+def create_network(client: kube.ApiClient, name: str, kind: str = "DanmNet", **options: Any) -> Network:
+    resource = kube.network_resource(kind)
+    body: dict[str, Any] = {
+        "apiVersion": "danm.io/v1",
+        "kind": kind,
+        "metadata": {"name": name, **({"namespace": "default"} if resource.namespaced else {})},
+        "spec": {"NetworkID": name, "NetworkType": "ipvlan", "Options": options},
+    }
+    raw = client.request("POST", resource.path("default" if resource.namespaced else ""), body=json.dumps(body).encode())
+    return msgspec.json.decode(raw, type=Network)
+
+
+def deadline(seconds: float = 30.0) -> float:
+    return time.monotonic() + seconds
+
+
+def test_reserve_initialises_lazily_and_persists(client: kube.ApiClient) -> None:
+    create_network(client, "lazy", cidr="10.9.0.0/24")  # created without the webhook: no alloc yet
+    done = ipam.reserve_on_api(client, "DanmNet", "default", "lazy", "dynamic", "", deadline())
+    assert done.persisted and done.conflicts == 0 and done.ip4 == "10.9.0.1/24"
+    stored = client.get(kube.DANMNETS, "default", "lazy", Network)
+    assert stored.spec.options.alloc and stored.spec.options.allocation_pool is not None
+    assert stored.spec.options.allocation_pool.last_ip == "10.9.0.1/24"
+    again = ipam.reserve_on_api(client, "DanmNet", "default", "lazy", "none", "", deadline())
+    assert not again.persisted and again.ip4 == "none"
+
+
+def test_cluster_network_and_free(client: kube.ApiClient) -> None:
+    create_network(client, "cnet-ipam", "ClusterNetwork", cidr="10.8.0.0/28")
+    done = ipam.reserve_on_api(client, "ClusterNetwork", "", "cnet-ipam", "10.8.0.5", "", deadline())
+    assert done.ip4 == "10.8.0.5/28"
+    with pytest.raises(ipam.AddressInUseError):
+        ipam.reserve_on_api(client, "ClusterNetwork", "", "cnet-ipam", "10.8.0.5", "", deadline())
+    written, _ = ipam.free_on_api(client, "ClusterNetwork", "", "cnet-ipam", "10.8.0.5/28", "", deadline())
+    assert written
+    again, _ = ipam.free_on_api(client, "ClusterNetwork", "", "cnet-ipam", "10.8.0.5/28", "", deadline())
+    assert not again  # idempotent: nothing to write the second time
+
+
+def test_expired_deadline_says_so(client: kube.ApiClient) -> None:
+    create_network(client, "late", cidr="10.7.0.0/24")
+    with pytest.raises(ipam.IpamDeadlineError, match="deadline expired"):
+        ipam.reserve_on_api(client, "DanmNet", "default", "late", "dynamic", "", time.monotonic() - 1)
+
+
+def test_update_keeps_unmodelled_fields(server: ApiServer, client: kube.ApiClient) -> None:
+    """A newer CRD may carry Options keys danm does not model: an IPAM write keeps them, and
+    the network's annotations and finalizers."""
+    crd = json.loads(json.dumps(server.store.get(server.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions"), "", "tenantnetworks.danm.io")))
+    options = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["Options"]
+    options["x-kubernetes-preserve-unknown-fields"] = True
+    client.request("PUT", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/tenantnetworks.danm.io", body=json.dumps(crd).encode())
+    body = {
+        "apiVersion": "danm.io/v1", "kind": "TenantNetwork",
+        "metadata": {"name": "keep", "namespace": "default", "annotations": {"other.example.com/owner": "noc"},
+                     "finalizers": ["example.com/hold"]},
+        "spec": {"NetworkID": "keep", "Options": {"cidr": "10.6.0.0/24", "futureOption": {"mtu": 9000}}},
+    }
+    client.request("POST", kube.TENANTNETWORKS.path("default"), body=json.dumps(body).encode())
+    done = ipam.reserve_on_api(client, "TenantNetwork", "default", "keep", "dynamic", "", deadline())
+    assert done.persisted
+    stored = json.loads(client.request("GET", kube.TENANTNETWORKS.path("default", "keep")))
+    assert stored["metadata"]["annotations"] == {"other.example.com/owner": "noc"}
+    assert stored["metadata"]["finalizers"] == ["example.com/hold"]
+    assert stored["spec"]["Options"]["futureOption"] == {"mtu": 9000}
+    assert stored["spec"]["Options"]["alloc"]
+
+
+WORKER = """
+import json, sys, time
+from danm import ipam, kube
+client = kube.ApiClient(kube.load_config(sys.argv[1]))
+mode = sys.argv[2]
+addresses = json.loads(sys.argv[3]) if mode == "free" else []
+conflicts = 0
+if mode == "reserve":
+    for _ in range(50):
+        done = ipam.reserve_on_api(client, "DanmNet", "default", "burst", "dynamic", "", time.monotonic() + 120)
+        addresses.append(done.ip4)
+        conflicts += done.conflicts
+else:
+    for address in addresses:
+        _, met = ipam.free_on_api(client, "DanmNet", "default", "burst", address, "", time.monotonic() + 120)
+        conflicts += met
+print(json.dumps({"addresses": addresses, "conflicts": conflicts}))
+"""
+
+
+def test_32_processes_reserve_1600_distinct_addresses_then_free_them(client: kube.ApiClient, kubeconfig: Path, tmp_path: Path) -> None:
+    initial = create_network(client, "burst", cidr="10.64.0.0/20")
+    initial = ipam.initialise(initial)
+    client.apply_change(kube.DANMNETS, client.get(kube.DANMNETS, "default", "burst", Network), initial)
+    start = client.get(kube.DANMNETS, "default", "burst", Network)
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+
+    def run(mode: str, payloads: list[str]) -> list[dict[str, Any]]:
+        workers = [subprocess.Popen([sys.executable, str(script), str(kubeconfig), mode, payload], stdout=subprocess.PIPE, text=True) for payload in payloads]
+        results = []
+        for worker in workers:
+            out, _ = worker.communicate(timeout=300)
+            assert worker.returncode == 0
+            results.append(json.loads(out))
+        return results
+
+    reserved = run("reserve", ["[]"] * 32)
+    addresses = [address for result in reserved for address in result["addresses"]]
+    assert len(addresses) == 1600 and len(set(addresses)) == 1600
+    stored = client.get(kube.DANMNETS, "default", "burst", Network)
+    used4, _ = ipam.set_addresses(stored)
+    initially4, _ = ipam.set_addresses(start)
+    assert used4 == initially4 | {address.split("/")[0] for address in addresses}
+    conflicts = sum(result["conflicts"] for result in reserved)
+    print(f"409 retries while reserving 1600 addresses from 32 processes: {conflicts}")
+    freed = run("free", [json.dumps(result["addresses"]) for result in reserved])
+    print(f"409 retries while freeing: {sum(result['conflicts'] for result in freed)}")
+    final = client.get(kube.DANMNETS, "default", "burst", Network)
+    assert final.spec.options.alloc == start.spec.options.alloc
