@@ -251,3 +251,16 @@ def test_ipam_check_ignores_reservations_in_flight(tmp_path: Path) -> None:
         assert danm("ipam", "check", "--kubeconfig", str(kubeconfig)).returncode == 0
     finally:
         api.stop()
+
+
+def test_static_ipv6_outside_the_tracked_pool_is_refused_when_a_danmep_holds_it(client: kube.ApiClient) -> None:
+    create_network(client, "v6wide", net6="2001:db8:77::/64", allocation_pool_v6={"cidr": "2001:db8:77::/120"})
+    outside = "2001:db8:77::1:5"
+    first = ipam.reserve_on_api(client, "DanmNet", "default", "v6wide", "", outside, deadline())
+    assert first.ip6 == f"{outside}/64" and first.persisted  # the lazily initialised alloc6 is written
+    again = ipam.reserve_on_api(client, "DanmNet", "default", "v6wide", "", outside, deadline())
+    assert again.ip6 == f"{outside}/64" and not again.persisted  # untracked: no bit, nothing to write
+    client.request("POST", kube.DANMEPS.path("default"), body=json.dumps(endpoint("v6-holder", "v6wide", "", address6=f"{outside}/64")).encode())
+    with pytest.raises(ipam.AddressInUseError, match="DanmEp default/v6-holder"):
+        ipam.reserve_on_api(client, "DanmNet", "default", "v6wide", "", outside, deadline())
+    client.delete(kube.DANMEPS, "default", "v6-holder")
