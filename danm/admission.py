@@ -51,6 +51,7 @@ from danm.apistore import JsonObject, Resource, StatusError
 from danm.errors import DanmError
 from danm.labels import Selector, SelectorError, selector_from_structure
 from danm.patch import PatchError, apply_json_patch
+from danm.rbac import UserInfo
 
 MUTATING: Final = "mutating"
 VALIDATING: Final = "validating"
@@ -110,34 +111,7 @@ _X509_IP_MISMATCH: Final = 64
 _X509_EXPIRED: Final = (9, 10)
 
 
-class UserInfo:
-    """The requesting user, as ``request.userInfo`` carries it."""
-
-    def __init__(
-        self,
-        username: str,
-        uid: str = "",
-        groups: list[str] | None = None,
-        extra: dict[str, list[str]] | None = None,
-    ) -> None:
-        self.username = username
-        self.uid = uid
-        self.groups = groups if groups is not None else []
-        self.extra = extra if extra is not None else {}
-
-    def to_json(self) -> JsonObject:
-        """authentication/v1 UserInfo: empty fields are omitted, as Go's omitempty does."""
-        info: JsonObject = {"username": self.username}
-        if self.uid:
-            info["uid"] = self.uid
-        if self.groups:
-            info["groups"] = list(self.groups)
-        if self.extra:
-            info["extra"] = {key: list(values) for key, values in self.extra.items()}
-        return info
-
-
-ADMIN: Final = UserInfo("admin", groups=["system:masters", "system:authenticated"])
+ADMIN: Final = UserInfo("admin", ["system:masters", "system:authenticated"])
 
 
 class AdmissionAttributes:

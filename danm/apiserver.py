@@ -32,7 +32,6 @@ from danm.admission import (
     configuration_defaults,
     is_exempt,
 )
-from danm.admission import UserInfo as AdmissionUser
 from danm.apiresources import Registry, VERSION_INFO, crd_status, resources_from_crd
 from danm.apistore import (
     DEFAULT_HISTORY,
@@ -872,7 +871,7 @@ class Handler(BaseHTTPRequestHandler):
             old,
             subresource=route.subresource,
             dry_run=dry_run,
-            user=AdmissionUser(self.user.username, self.user.uid, list(self.user.groups)),
+            user=self.user,
             warnings=[],
         )
         try:

@@ -80,12 +80,30 @@ class RbacError(DanmError):
 
 
 class UserInfo:
-    """An authenticated user, as the authenticator hands it to authorization."""
+    """An authenticated user, as the authenticator hands it to authorization and admission."""
 
-    def __init__(self, username: str, groups: list[str] | None = None, uid: str = "") -> None:
+    def __init__(
+        self,
+        username: str,
+        groups: list[str] | None = None,
+        uid: str = "",
+        extra: dict[str, list[str]] | None = None,
+    ) -> None:
         self.username = username
         self.groups: list[str] = list(groups) if groups is not None else []
         self.uid = uid
+        self.extra: dict[str, list[str]] = extra if extra is not None else {}
+
+    def to_json(self) -> JsonObject:
+        """authentication/v1 UserInfo: empty fields are omitted, as Go's omitempty does."""
+        info: JsonObject = {"username": self.username}
+        if self.uid:
+            info["uid"] = self.uid
+        if self.groups:
+            info["groups"] = list(self.groups)
+        if self.extra:
+            info["extra"] = {key: list(values) for key, values in self.extra.items()}
+        return info
 
     def __eq__(self, other: object) -> bool:
         return (

@@ -20,7 +20,6 @@ import yaml
 from danm.admission import (
     MUTATING,
     AdmissionAttributes,
-    UserInfo,
     WebhookDispatcher,
     configuration_causes,
     configuration_defaults,
@@ -28,6 +27,7 @@ from danm.admission import (
     warning_header,
 )
 from danm.apiresources import builtin_resources, resources_from_crd
+from danm.rbac import UserInfo
 from danm.apistore import JsonObject, Resource, StatusError
 from testlib import REPO, shared_dir
 from webhooklib import (
@@ -210,7 +210,7 @@ def test_mutating_patch_over_https_service(
         configuration("danm", hook("net.danm.example.com", service_config(authority, "/netvalidation")))
     )
     original = danmnet()
-    user = UserInfo("alice", "u-1", ["devs", "system:authenticated"])
+    user = UserInfo("alice", ["devs", "system:authenticated"], "u-1")
     attributes = create(original, user=user)
 
     mutated = cluster.dispatcher.mutate(attributes)
