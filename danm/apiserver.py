@@ -458,6 +458,13 @@ class Handler(BaseHTTPRequestHandler):
     def read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_REQUEST_BYTES:
+            # drain what the client sends, so it reads the 413 instead of a broken pipe
+            remaining = min(length, 8 * MAX_REQUEST_BYTES)
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 1 << 16))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
             self.close_connection = True
             raise StatusError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_REQUEST_BYTES}")
         return self.rfile.read(length) if length > 0 else b""

@@ -19,23 +19,10 @@ import pytest
 from kubernetes import client, config, dynamic, watch
 from kubernetes.client.exceptions import ApiException
 
-from danm.apiserver import ApiServer, load_crds
+from danm.apiserver import ApiServer
 from testlib import REPO, danm_binary, shared_dir
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ApiServer]:
-    api = ApiServer().start()
-    load_crds(api, str(REPO / "deploy" / "crds"))
-    yield api
-    api.stop()
-
-
-@pytest.fixture(scope="module")
-def kubeconfig(server: ApiServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("kube") / "config"
-    path.write_text(server.kubeconfig())
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -17,19 +17,6 @@ from danm.types import Network
 from testlib import REPO
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ApiServer]:
-    api = ApiServer().start()
-    load_crds(api, str(REPO / "deploy" / "crds"))
-    yield api
-    api.stop()
-
-
-@pytest.fixture(scope="module")
-def kubeconfig(server: ApiServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("ipam") / "kubeconfig"
-    path.write_text(server.kubeconfig())
-    return path
 
 
 @pytest.fixture(scope="module")

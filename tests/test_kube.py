@@ -21,9 +21,9 @@ import msgspec
 import pytest
 
 from danm import kube
-from danm.apiserver import ApiServer, load_crds
+from danm.apiserver import ApiServer
 from danm.types import DanmEp, EndpointSpec, Network, NetworkSpec, ObjectMeta
-from testlib import REPO, load_fixture
+from testlib import load_fixture
 
 CONFIGMAPS = kube.ApiResource("", "v1", "configmaps", True, "ConfigMap")
 TESTNETS = kube.ApiResource("test.danm.io", "v1", "testnets", True, "TestNet")
@@ -54,19 +54,6 @@ TESTNET_CRD: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ApiServer]:
-    api = ApiServer().start()
-    load_crds(api, str(REPO / "deploy" / "crds"))
-    yield api
-    api.stop()
-
-
-@pytest.fixture(scope="module")
-def kubeconfig(server: ApiServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("kube") / "config"
-    path.write_text(server.kubeconfig())
-    return path
 
 
 @pytest.fixture(scope="module")
