@@ -28,6 +28,7 @@ from __future__ import annotations
 import binascii
 import random
 import time
+from collections.abc import Callable
 from ipaddress import (
     IPv4Address,
     IPv4Network,
@@ -1040,6 +1041,42 @@ def _check_untracked_v6(
             )
 
 
+def _guarded_update(
+    client: kube.ApiClient,
+    kind: str,
+    namespace: str,
+    name: str,
+    deadline: float,
+    what: str,
+    plan: Callable[[Network], Reservation],
+) -> ApiReservation:
+    """Read the network, plan the change, write it guarded by the resourceVersion read.
+
+    On 409 the network is read again and the whole change redone on the fresh object, with
+    jittered backoff, until ``deadline`` (``time.monotonic()``); then IpamDeadlineError.
+    IpamErrors of the plan itself (exhausted, in use, ...) are raised at once.
+    """
+    resource = kube.network_resource(kind)
+    conflicts = 0
+    while True:
+        try:
+            net = client.get(resource, namespace, name, Network, deadline=deadline)
+            if net.kind != (kind or "DanmNet"):
+                net = structs.replace(net, kind=kind or "DanmNet")
+            result = plan(net)
+            if not result.changed:
+                return ApiReservation(result, False, conflicts)
+            written = client.apply_change(resource, net, result.network, deadline=deadline)
+            return ApiReservation(Reservation(written, result.ip4, result.ip6, True), True, conflicts)
+        except kube.Conflict:
+            conflicts += 1
+        except kube.DeadlineExceeded:
+            raise _expired(what, kind, namespace, name, conflicts) from None
+        if time.monotonic() >= deadline:
+            raise _expired(what, kind, namespace, name, conflicts)
+        _backoff(conflicts, deadline)
+
+
 def reserve_on_api(
     client: kube.ApiClient,
     kind: str,
@@ -1049,32 +1086,14 @@ def reserve_on_api(
     ip6: str,
     deadline: float,
 ) -> ApiReservation:
-    """Reserve on the stored network, writing it back guarded by its resourceVersion.
+    """Reserve on the stored network (see _guarded_update for the retries)."""
 
-    On 409 the network is read again and the whole allocation redone on the fresh object, with
-    jittered backoff, until ``deadline`` (``time.monotonic()``); then IpamDeadlineError.
-    IpamErrors of the allocation itself (exhausted, in use, ...) are raised at once.
-    """
-    resource = kube.network_resource(kind)
-    conflicts = 0
-    while True:
-        try:
-            net = client.get(resource, namespace, name, Network, deadline=deadline)
-            if net.kind != (kind or "DanmNet"):
-                net = structs.replace(net, kind=kind or "DanmNet")
-            result = reserve(net, ip4, ip6)
-            _check_untracked_v6(client, result.network, kind, result.ip6, deadline)
-            if not result.changed:
-                return ApiReservation(result, False, conflicts)
-            written = client.apply_change(resource, net, result.network, deadline=deadline)
-            return ApiReservation(Reservation(written, result.ip4, result.ip6, True), True, conflicts)
-        except kube.Conflict:
-            conflicts += 1
-        except kube.DeadlineExceeded:
-            raise _expired("IP reservation", kind, namespace, name, conflicts) from None
-        if time.monotonic() >= deadline:
-            raise _expired("IP reservation", kind, namespace, name, conflicts)
-        _backoff(conflicts, deadline)
+    def plan(net: Network) -> Reservation:
+        result = reserve(net, ip4, ip6)
+        _check_untracked_v6(client, result.network, kind, result.ip6, deadline)
+        return result
+
+    return _guarded_update(client, kind, namespace, name, deadline, "IP reservation", plan)
 
 
 def free_on_api(
@@ -1087,23 +1106,13 @@ def free_on_api(
     deadline: float,
 ) -> tuple[bool, int]:
     """Free both addresses on the stored network; returns (whether it was written, conflicts)."""
-    resource = kube.network_resource(kind)
-    conflicts = 0
-    while True:
-        try:
-            net = client.get(resource, namespace, name, Network, deadline=deadline)
-            freed, changed = free_all(net, ip4, ip6)
-            if not changed:
-                return False, conflicts
-            client.apply_change(resource, net, freed, deadline=deadline)
-            return True, conflicts
-        except kube.Conflict:
-            conflicts += 1
-        except kube.DeadlineExceeded:
-            raise _expired("IP release", kind, namespace, name, conflicts) from None
-        if time.monotonic() >= deadline:
-            raise _expired("IP release", kind, namespace, name, conflicts)
-        _backoff(conflicts, deadline)
+
+    def plan(net: Network) -> Reservation:
+        freed, changed = free_all(net, ip4, ip6)
+        return Reservation(freed, "", "", changed)
+
+    done = _guarded_update(client, kind, namespace, name, deadline, "IP release", plan)
+    return done.persisted, done.conflicts
 
 
 # --------------------------------------------------------------------------------------------
