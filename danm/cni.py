@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Final
 
+    from danm.types import DanmNetConf
+
 # Every CNI spec version danm speaks, oldest first.
 SPEC_VERSIONS: Final = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 LATEST_SPEC_VERSION: Final = "1.1.0"
@@ -72,9 +74,168 @@ def error_reply(failure: CniFailure, cni_version: str = LATEST_SPEC_VERSION) -> 
     return msgspec.json.encode(reply)
 
 
+# CNI_ARGS keys danm understands (libcni LoadArgs semantics: others need IgnoreUnknown).
+KNOWN_ARGS: Final = (
+    "IgnoreUnknown",
+    "IP",
+    "K8S_POD_NAMESPACE",
+    "K8S_POD_NAME",
+    "K8S_POD_INFRA_CONTAINER_ID",
+    "K8S_POD_UID",
+)
+_VERBS_NEEDING_NETNS: Final = ("ADD", "CHECK")
+_VERBS_OF_A_CONTAINER: Final = ("ADD", "DEL", "CHECK")
+
+
+class PodArgs:
+    """The pod identity the runtime passes in CNI_ARGS."""
+
+    def __init__(self, namespace: str, name: str, infra_container_id: str, uid: str) -> None:
+        self.namespace = namespace
+        self.name = name
+        # what DanmEps record as CID and DEL matches on
+        self.infra_container_id = infra_container_id
+        self.uid = uid
+
+
+def parse_cni_args(text: str, container_id: str, require_pod: bool) -> PodArgs:
+    """Decode CNI_ARGS (``K=V;K=V``). Unknown keys are refused unless IgnoreUnknown is true.
+
+    The sandbox's container ID is K8S_POD_INFRA_CONTAINER_ID, falling back to CNI_CONTAINERID
+    (runtimes set both to the same value). ``require_pod``: the pod's namespace and name must be
+    present (ADD, CHECK).
+    """
+    values: dict[str, str] = {}
+    unknown: list[str] = []
+    for pair in text.split(";") if text else []:
+        if not pair:
+            continue
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CniFailure(ERR_INVALID_ENVIRONMENT, f"CNI_ARGS: malformed pair {pair!r}", "expected K=V pairs separated by ';'")
+        if key in values:
+            raise CniFailure(ERR_INVALID_ENVIRONMENT, f"CNI_ARGS: {key} given twice")
+        values[key] = value
+        if key not in KNOWN_ARGS:
+            unknown.append(key)
+    ignore_unknown = values.get("IgnoreUnknown", "").lower() in ("1", "true")
+    if unknown and not ignore_unknown:
+        raise CniFailure(
+            ERR_INVALID_ENVIRONMENT,
+            "CNI_ARGS: unknown key(s) " + ", ".join(unknown),
+            "set IgnoreUnknown=1 to ignore them",
+        )
+    if require_pod:
+        for key in ("K8S_POD_NAMESPACE", "K8S_POD_NAME"):
+            if not values.get(key):
+                raise CniFailure(ERR_INVALID_ENVIRONMENT, f"CNI_ARGS: {key} is missing", "danm needs the pod's namespace and name")
+    infra = values.get("K8S_POD_INFRA_CONTAINER_ID") or container_id
+    if not infra:
+        raise CniFailure(
+            ERR_INVALID_ENVIRONMENT,
+            "CNI_ARGS: K8S_POD_INFRA_CONTAINER_ID is missing and CNI_CONTAINERID is empty",
+        )
+    return PodArgs(
+        values.get("K8S_POD_NAMESPACE", ""),
+        values.get("K8S_POD_NAME", ""),
+        infra,
+        values.get("K8S_POD_UID", ""),
+    )
+
+
+class CniEnv:
+    """The CNI_* environment of one invocation, checked for the verb."""
+
+    def __init__(self, command: str, container_id: str, netns: str, ifname: str, path: str, args: str) -> None:
+        self.command = command
+        self.container_id = container_id
+        self.netns = netns
+        self.ifname = ifname
+        self.path = path
+        self.args = args
+
+
+def parse_env(env: Mapping[str, str]) -> CniEnv:
+    command = env.get("CNI_COMMAND", "")
+    result = CniEnv(
+        command,
+        env.get("CNI_CONTAINERID", ""),
+        env.get("CNI_NETNS", ""),
+        env.get("CNI_IFNAME", ""),
+        env.get("CNI_PATH", ""),
+        env.get("CNI_ARGS", ""),
+    )
+    if command in _VERBS_OF_A_CONTAINER:
+        required = ["CNI_CONTAINERID", "CNI_IFNAME"]
+        if command in _VERBS_NEEDING_NETNS:
+            required.append("CNI_NETNS")
+        for name in required:
+            if not env.get(name):
+                raise CniFailure(ERR_INVALID_ENVIRONMENT, f"{name} is missing", f"CNI {command} needs {name}")
+        if result.netns and not result.netns.startswith("/"):
+            raise CniFailure(ERR_INVALID_ENVIRONMENT, f"CNI_NETNS must be an absolute path, got {result.netns!r}")
+    return result
+
+
+def decode_config(stdin: bytes) -> DanmNetConf:
+    """The network config: code 6 when it is not JSON at all, 7 when a field is wrong."""
+    import msgspec
+
+    from danm.types import DanmNetConf
+
+    try:
+        conf = msgspec.json.decode(stdin, type=DanmNetConf)
+    except msgspec.ValidationError as error:
+        raise CniFailure(ERR_INVALID_CONFIG, f"invalid network config: {error}") from None
+    except msgspec.DecodeError as error:
+        raise CniFailure(ERR_DECODE, f"cannot decode the network config on stdin: {error}") from None
+    checks = (
+        ("interfaceDeadlineSeconds", conf.interface_deadline > 0),
+        ("maxConcurrentInvocations", conf.max_concurrent >= 0),
+        ("delRetrySeconds", conf.del_retry_seconds >= 0),
+        ("statusCacheSeconds", conf.status_cache_seconds >= 0),
+        ("logMaxBytes", conf.log_max_bytes >= 0),
+        ("logBackups", conf.log_backups >= 0),
+        ("logLevel", conf.log_level in ("debug", "info", "warning", "error")),
+        ("namingScheme", conf.naming_scheme in ("", "legacy")),
+    )
+    for field, valid in checks:
+        if not valid:
+            raise CniFailure(ERR_INVALID_CONFIG, f"invalid network config: {field} is out of range")
+    return conf
+
+
+def failure_from(error: BaseException) -> CniFailure:
+    """The CNI error for an exception raised below the protocol layer (one table, here)."""
+    from danm import annotation, ipam, kube, netlink
+
+    if isinstance(error, CniFailure):
+        return error
+    message = str(error) or type(error).__name__
+    code = ERR_INTERNAL
+    if isinstance(error, annotation.AnnotationError):
+        code = ERR_INVALID_CONFIG
+    elif isinstance(error, ipam.IpamDeadlineError):
+        code = ERR_TRY_AGAIN
+    elif isinstance(error, (ipam.PoolExhaustedError, ipam.AddressInUseError)):
+        code = ERR_ADDRESS_UNAVAILABLE
+    elif isinstance(error, ipam.IpamError):
+        code = ERR_INVALID_CONFIG
+    elif isinstance(error, (kube.ConnectionFailed, kube.DeadlineExceeded, kube.ServerError, kube.TooManyRequests)):
+        code = ERR_TRY_AGAIN
+    elif isinstance(error, kube.ConfigError):
+        code = ERR_INVALID_CONFIG
+    elif isinstance(error, netlink.LinkError):
+        code = ERR_LINK
+    elif isinstance(error, TimeoutError):
+        code = ERR_TRY_AGAIN
+    return CniFailure(code, message)
+
+
 def run(env: Mapping[str, str], stdin: bytes) -> tuple[int, bytes]:
     """Execute one CNI invocation; returns the exit status and the bytes for stdout."""
     command = env.get("CNI_COMMAND", "")
+    version = LATEST_SPEC_VERSION
     try:
         if command == "VERSION":
             return 0, VERSION_REPLY
@@ -84,9 +245,16 @@ def run(env: Mapping[str, str], stdin: bytes) -> tuple[int, bytes]:
                 f"unknown CNI_COMMAND {command!r}",
                 "CNI_COMMAND must be one of " + ", ".join(VERBS),
             )
-        raise CniFailure(ERR_INTERNAL, f"danm cni: {command} is not implemented yet")
+        cni_env = parse_env(env)
+        conf = decode_config(stdin)
+        from danm.cniresult import negotiate_version
+
+        version = negotiate_version(conf.cni_version, conf.cni_versions or None)
+        from danm import invocation
+
+        return 0, invocation.execute(cni_env, conf, version, env, stdin)
     except CniFailure as failure:
-        return 1, error_reply(failure)
+        return 1, error_reply(failure, version)
 
 
 def main() -> int:

@@ -695,17 +695,23 @@ def oidc_token(kubeconfig: JsonObject, context: str) -> tuple[str, float]:
     return token, _jwt_expiry(token)
 
 
-def _jwt_expiry(token: str) -> float:
+def token_expiry(token: str) -> float:
+    """The ``exp`` of a JWT bearer token (wall clock), 0.0 when it is no JWT or carries none."""
     import base64
 
     parts = token.split(".")
     if len(parts) != 3:
-        return time.time() + TOKEN_FILE_REFRESH_SECONDS
+        return 0.0
     try:
         payload = _ANY_MAP.decode(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
         return float(payload["exp"])
     except (ValueError, KeyError, TypeError, msgspec.DecodeError):
-        return time.time() + TOKEN_FILE_REFRESH_SECONDS
+        return 0.0
+
+
+def _jwt_expiry(token: str) -> float:
+    """When to refresh a plugin's token: its JWT expiry, or soon when it has none."""
+    return token_expiry(token) or time.time() + TOKEN_FILE_REFRESH_SECONDS
 
 
 def _named(document: JsonObject, section: str, name: str, field: str) -> JsonObject:

@@ -249,10 +249,66 @@ class NetworkAttachmentDefinition(Struct, rename={"api_version": "apiVersion"}):
 # Pods: danm reads metadata only, and writes it with patches.
 
 
+class PodSpec(Struct, omit_defaults=True, rename="camel"):
+    """The one field of a PodSpec danm reads: the node the pod was scheduled to."""
+
+    node_name: str = ""
+
+
 class Pod(Struct, rename={"api_version": "apiVersion"}):
     api_version: str = "v1"
     kind: str = "Pod"
     metadata: ObjectMeta = field(default_factory=ObjectMeta)
+    spec: PodSpec = field(default_factory=PodSpec)
+
+
+# The annotation through which Multus-era tools see every pod interface (landscape §1.4).
+NETWORK_STATUS_ANNOTATION: Final = "k8s.v1.cni.cncf.io/network-status"
+
+
+class NetworkStatus(Struct, omit_defaults=True):
+    """One pod interface in the ``k8s.v1.cni.cncf.io/network-status`` annotation."""
+
+    name: str
+    interface: str = ""
+    ips: list[str] | None = None
+    mac: str = ""
+    mtu: int = 0
+    default: bool = False
+    # Multus always writes dns, usually {}; so does danm.
+    dns: CniDns = field(default_factory=lambda: CniDns())
+    gateway: list[str] | None = None
+
+
+class ObjectReference(Struct, omit_defaults=True, rename="camel"):
+    api_version: str = ""
+    kind: str = ""
+    namespace: str = ""
+    name: str = ""
+    uid: str = ""
+
+
+class EventSource(Struct, omit_defaults=True):
+    component: str = ""
+    host: str = ""
+
+
+class Event(Struct, omit_defaults=True, rename="camel"):
+    """core/v1 Event: danm posts Warnings on a Pod when its network setup fails."""
+
+    api_version: str = "v1"
+    kind: str = "Event"
+    metadata: ObjectMeta = field(default_factory=ObjectMeta)
+    involved_object: ObjectReference = field(default_factory=ObjectReference)
+    reason: str = ""
+    message: str = ""
+    source: EventSource = field(default_factory=EventSource)
+    first_timestamp: str = ""
+    last_timestamp: str = ""
+    count: int = 0
+    type: str = ""
+    reporting_component: str = ""
+    reporting_instance: str = ""
 
 
 class InterfaceRequest(
@@ -291,6 +347,18 @@ class DanmNetConf(
         "naming_scheme": "namingScheme",
         "runtime_config": "runtimeConfig",
         "prev_result": "prevResult",
+        "valid_attachments": "cni.dev/valid-attachments",
+        "log_file": "logFile",
+        "log_level": "logLevel",
+        "log_max_bytes": "logMaxBytes",
+        "log_backups": "logBackups",
+        "interface_deadline": "interfaceDeadlineSeconds",
+        "max_concurrent": "maxConcurrentInvocations",
+        "run_dir": "runDir",
+        "state_dir": "stateDir",
+        "del_retry_seconds": "delRetrySeconds",
+        "node_name": "nodeName",
+        "status_cache_seconds": "statusCacheSeconds",
     },
 ):
     """danm's own CNI network config. Unknown keys (runtime additions, ``*_comment``) are ignored."""
@@ -306,6 +374,28 @@ class DanmNetConf(
     capabilities: dict[str, bool] | UnsetType = UNSET
     runtime_config: dict[str, Raw] | UnsetType = UNSET
     prev_result: Raw | UnsetType = UNSET
+    # GC (CNI 1.1): the attachments the runtime still has; everything else may go
+    valid_attachments: list[ValidAttachment] | UnsetType = UNSET
+    # danm's own keys. The original wrote its log to /var/log/danm.log.
+    log_file: str = "/var/log/danm.log"
+    log_level: str = "info"
+    log_max_bytes: int = 10 * 1024 * 1024
+    log_backups: int = 3
+    # each interface's whole setup (reservation, DanmEp, link) must finish within this
+    interface_deadline: float = 30.0
+    # node-wide bound on concurrent danm invocations (memory under bursts); 0 = unbounded
+    max_concurrent: int = 16
+    run_dir: str = "/run/danm"
+    state_dir: str = "/var/lib/danm"
+    # how long DEL answers "try again" while the API server is unreachable
+    del_retry_seconds: float = 600.0
+    node_name: str = ""
+    status_cache_seconds: float = 5.0
+
+
+class ValidAttachment(Struct, rename={"container_id": "containerID"}):
+    container_id: str
+    ifname: str = ""
 
 
 class CniInterface(Struct, omit_defaults=True, rename={"socket_path": "socketPath", "pci_id": "pciID"}):

@@ -1,0 +1,229 @@
+"""CNI DEL and GC: release a sandbox's interfaces, addresses and DanmEps.
+
+DEL is repeatable: a deleted network, a missing netns, a missing link or DanmEp are not errors,
+and DEL after a partial ADD removes what there is. When the API server cannot be reached (or
+refuses danm's credentials) DEL still removes the links it knows of from the node-local note ADD
+left, and answers "try again" (11) so that the runtime repeats it; it does so for a bounded time
+per container (``delRetrySeconds``, counted from the first failure recorded on disk), then
+succeeds and leaves a node-local tombstone naming the DanmEps that still hold addresses, for a
+later reclamation. GC releases this node's DanmEps whose container the runtime no longer has.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Final
+
+from danm import endpoints, kube, netlink, nodestate
+from danm.cni import ERR_INVALID_CONFIG, ERR_TRY_AGAIN, CniFailure, failure_from
+from danm.types import DanmEp, ObjectMeta, Pod
+
+if TYPE_CHECKING:
+    from danm.invocation import Invocation
+
+# Failures after which DEL should be repeated later rather than be given up at once.
+_UNREACHABLE: Final = (
+    kube.ConnectionFailed,
+    kube.DeadlineExceeded,
+    kube.ServerError,
+    kube.TooManyRequests,
+    kube.Unauthorized,
+    kube.Forbidden,
+    TimeoutError,
+    ConnectionError,
+)
+
+
+def failures_dir(invocation: Invocation) -> str:
+    return os.path.join(invocation.conf.state_dir, "del-failures")
+
+
+def tombstones_dir(invocation: Invocation) -> str:
+    return os.path.join(invocation.conf.state_dir, "tombstones")
+
+
+def attachments_dir(invocation: Invocation) -> str:
+    return os.path.join(invocation.conf.run_dir, "attachments")
+
+
+def recorded_endpoints(invocation: Invocation, container_id: str) -> list[nodestate.TombstoneEndpoint]:
+    """What ADD noted on this node for the container (empty when nothing was noted)."""
+    return nodestate.read_tombstone(attachments_dir(invocation), container_id)
+
+
+def delete(invocation: Invocation) -> None:
+    args = invocation.pod_args(require_pod=False)
+    container_id = args.infra_container_id
+    log = invocation.log
+    if args.namespace:
+        log.set_context(pod=f"{args.namespace}/{args.name}")
+    deadline = invocation.deadline()
+    try:
+        client = invocation.client()
+        found = endpoints.of_container(client, container_id, args.namespace, deadline)
+        errors = release_all(invocation, client, found)
+    except _UNREACHABLE as error:
+        unreachable(invocation, container_id, error)
+        return
+    if errors:
+        first = errors[0]
+        if isinstance(first, _UNREACHABLE):
+            unreachable(invocation, container_id, first)
+            return
+        failure = failure_from(first)
+        give_up_or_retry(invocation, container_id, failure.code, "\n".join(str(error) for error in errors))
+        return
+    nodestate.clear_failure(failures_dir(invocation), container_id)
+    nodestate.remove_tombstone(attachments_dir(invocation), container_id)
+    for endpoint in found:
+        log.info("interface.deleted", network=endpoint.spec.network_name, interface=endpoint.spec.interface.name)
+    if not found:
+        log.info("nothing-to-delete", "no DanmEp records this container")
+
+
+def release_all(invocation: Invocation, client: kube.ApiClient, found: list[DanmEp]) -> list[Exception]:
+    """Release every endpoint concurrently; returns the failures."""
+    errors: list[Exception] = []
+    lock = threading.Lock()
+
+    def release_one(endpoint: DanmEp) -> None:
+        try:
+            remove_link(invocation, endpoint)
+            endpoints.release(client, endpoint, time.monotonic() + invocation.conf.interface_deadline)
+        except Exception as error:
+            with lock:
+                errors.append(error)
+
+    if len(found) == 1:
+        release_one(found[0])
+        return errors
+    threads = [threading.Thread(target=release_one, args=(endpoint,), daemon=True) for endpoint in found]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def remove_link(invocation: Invocation, endpoint: DanmEp) -> None:
+    """Delete the endpoint's link in its netns; a missing netns or link is fine."""
+    netns = endpoints.text(endpoint.spec.netns) or invocation.env.netns
+    name = endpoint.spec.interface.name
+    if netns and name and os.path.exists(netns):  # no pyroute2 import for a gone sandbox
+        netlink.delete_link(netns, name)
+
+
+def unreachable(invocation: Invocation, container_id: str, error: BaseException) -> None:
+    """The API server cannot help: remove the noted links, then retry or give up (see module)."""
+    log = invocation.log
+    if isinstance(error, (kube.Unauthorized, kube.Forbidden)):
+        log.error(
+            "credentials.rejected",
+            f"the API server rejected danm's credentials during DEL: {error}; "
+            "addresses stay allocated until DEL succeeds",
+        )
+        post_event(invocation, f"danm cannot release the pod's addresses: the API server rejected its credentials: {error}")
+    for entry in recorded_endpoints(invocation, container_id):
+        netns = entry.netns or invocation.env.netns
+        if netns and entry.interface and os.path.exists(netns):
+            try:
+                netlink.delete_link(netns, entry.interface)
+            except netlink.LinkError as link_error:
+                log.warning("link.delete-failed", str(link_error), interface=entry.interface)
+    give_up_or_retry(invocation, container_id, ERR_TRY_AGAIN, f"the API server cannot be used: {error}")
+
+
+def give_up_or_retry(invocation: Invocation, container_id: str, code: int, reason: str) -> None:
+    now = time.time()
+    first = nodestate.first_failure(failures_dir(invocation), container_id, now)
+    window = invocation.conf.del_retry_seconds
+    if now - first < window:
+        raise CniFailure(
+            code,
+            f"DEL of container {container_id} failed: {reason}",
+            f"retrying for {window:g} s since the first failure; then the addresses are left in a node-local tombstone",
+        )
+    holding = [entry for entry in recorded_endpoints(invocation, container_id) if "/" in entry.ip4 or "/" in entry.ip6]
+    path = nodestate.write_tombstone(tombstones_dir(invocation), container_id, holding, reason, now)
+    nodestate.clear_failure(failures_dir(invocation), container_id)
+    nodestate.remove_tombstone(attachments_dir(invocation), container_id)
+    invocation.log.error(
+        "del.gave-up",
+        f"DEL kept failing for {now - first:.0f} s: {reason}; {len(holding)} DanmEp(s) still hold addresses",
+        tombstone=path,
+        endpoints=",".join(f"{entry.namespace}/{entry.name}" for entry in holding),
+    )
+
+
+def post_event(invocation: Invocation, message: str) -> None:
+    args = invocation.pod_args(require_pod=False)
+    if not args.namespace or not args.name:
+        return
+    from danm import events
+
+    pod = Pod(metadata=ObjectMeta(name=args.name, namespace=args.namespace, uid=args.uid))
+    try:
+        client = invocation.client()
+    except Exception:
+        return
+    events.warn_pod(client, pod, "DanmNetworkTeardownFailed", message, invocation.node_name(), invocation.log)
+
+
+# --------------------------------------------------------------------------------------------
+# GC
+
+
+def created_before(endpoint: DanmEp, moment: float) -> bool:
+    """Whether the DanmEp was created before ``moment`` (wall clock). Timestamps have whole
+    seconds, so one created in the same second as ``moment`` does not count."""
+    stamp = endpoint.metadata.creation_timestamp
+    if not stamp:
+        return False
+    try:
+        created = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return created.timestamp() < int(moment)
+
+
+def orphans(found: list[DanmEp], valid: set[str], moment: float) -> list[DanmEp]:
+    """DanmEps whose container the runtime no longer has, older than the GC call. The runtime's
+    ifname (eth0) is not danm's (eth1, ext2...): only the container ID is compared."""
+    result = []
+    for endpoint in found:
+        container_id = endpoints.text(endpoint.spec.container_id)
+        if container_id and container_id not in valid and created_before(endpoint, moment):
+            result.append(endpoint)
+    return result
+
+
+def gc(invocation: Invocation) -> None:
+    started = time.time()
+    attachments = invocation.conf.valid_attachments
+    if not isinstance(attachments, list):
+        raise CniFailure(
+            ERR_INVALID_CONFIG,
+            "GC needs cni.dev/valid-attachments in the network config",
+            "without the list every attachment would look stale",
+        )
+    valid = {attachment.container_id for attachment in attachments}
+    client = invocation.client()
+    node = invocation.node_name()
+    found = endpoints.of_node(client, node, socket.gethostname(), invocation.deadline())
+    stale = orphans(found, valid, started)
+    errors = release_all(invocation, client, stale)
+    for endpoint in stale:
+        nodestate.remove_tombstone(attachments_dir(invocation), endpoints.text(endpoint.spec.container_id))
+        invocation.log.info(
+            "gc.released",
+            network=endpoint.spec.network_name,
+            interface=endpoint.spec.interface.name,
+            endpoint=f"{endpoint.metadata.namespace}/{endpoint.metadata.name}",
+            stale_container=endpoints.text(endpoint.spec.container_id),
+        )
+    if errors:
+        raise failure_from(errors[0])
