@@ -54,6 +54,13 @@ class nlmsg_base(dict[str, object]):
     # those overloads carry `type: ignore[override]` because mypy cannot
     # match added Literal items against dict.get's own overloads, although
     # every item only narrows the key and the result.
+    #
+    # NB for code compiled with mypyc: because this class derives from dict,
+    # mypyc compiles `msg.get(key)` into a raw dict lookup (lib-rt CPyDict_Get
+    # assumes subclasses do not override get), which bypasses this method: NLAs
+    # then always read as None.  In compiled modules read NLAs with
+    # get_attr('IFLA_...') and struct fields with msg['field'] (subscripting a
+    # subclass does go through pyroute2's __getitem__); see danm/netlink.py.
     def get(self, key: str | tuple[str, ...], default: object = None) -> object: ...
     def get_nested(self, *keys: str) -> object: ...
     # `attr` may be the full NLA name ('IFLA_IFNAME') or the short one
