@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from danm import kube
+from danm import ipam, kube
 from danm.types import DanmEp, Network, Pod
 from testlib import clean_env, danm_binary
 
@@ -58,6 +58,19 @@ def create(client: kube.ApiClient, resource: kube.ApiResource, body: dict[str, A
     return created
 
 
+def ensure_namespace(client: kube.ApiClient, name: str) -> None:
+    try:
+        create(client, kube.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    except kube.AlreadyExists:
+        pass
+
+
+def initialise_pools(client: kube.ApiClient, net: Network) -> Network:
+    """What the webhook does on CREATE: the allocation bitmaps and pools."""
+    resource = kube.network_resource(net.kind)
+    return client.apply_change(resource, net, ipam.initialise(net))
+
+
 def create_network(
     client: kube.ApiClient,
     name: str,
@@ -66,6 +79,7 @@ def create_network(
     network_type: str = "ipvlan",
     network_id: str = "",
     allowed_tenants: list[str] | None = None,
+    initialise: bool = True,
     **options: Any,
 ) -> Network:
     resource = kube.network_resource(kind)
@@ -76,7 +90,10 @@ def create_network(
     if allowed_tenants is not None:
         spec["AllowedTenants"] = allowed_tenants
     body = {"apiVersion": "danm.io/v1", "kind": kind, "metadata": metadata, "spec": spec}
-    return msgspec.json.decode(json.dumps(create(client, resource, body)), type=Network)
+    if resource.namespaced:
+        ensure_namespace(client, namespace)
+    created = msgspec.json.decode(json.dumps(create(client, resource, body)), type=Network)
+    return initialise_pools(client, created) if initialise else created
 
 
 def create_pod(
