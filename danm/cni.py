@@ -187,8 +187,8 @@ def decode_config(stdin: bytes) -> DanmNetConf:
         conf = msgspec.json.decode(stdin, type=DanmNetConf)
     except msgspec.ValidationError as error:
         raise CniFailure(ERR_INVALID_CONFIG, f"invalid network config: {error}") from None
-    except msgspec.DecodeError as error:
-        raise CniFailure(ERR_DECODE, f"cannot decode the network config on stdin: {error}") from None
+    except msgspec.DecodeError as undecodable:  # one name per exception type: mypyc types it
+        raise CniFailure(ERR_DECODE, f"cannot decode the network config on stdin: {undecodable}") from None
     checks = (
         ("interfaceDeadlineSeconds", conf.interface_deadline > 0),
         ("maxConcurrentInvocations", conf.max_concurrent >= 0),

@@ -113,8 +113,8 @@ def credentials_problem(config: kube.ClusterConfig, now: float) -> str:
 
         try:
             not_after = x509.load_pem_x509_certificate(certificate).not_valid_after_utc.timestamp()
-        except ValueError as error:
-            return f"client certificate: {error}"
+        except ValueError as unparsable:  # one name per exception type: mypyc types it
+            return f"client certificate: {unparsable}"
         if not_after <= now:
             return "the client certificate has expired"
     return ""
@@ -153,8 +153,8 @@ def probe(invocation: Invocation, now: float) -> tuple[bool, str]:
         return False, problem
     try:
         invocation.client().request("GET", "/version", deadline=time.monotonic() + STATUS_SECONDS)
-    except kube.ApiError as error:
-        return False, f"the API server answered {error}"
-    except (kube.KubeError, OSError) as error:
-        return False, f"the API server is unreachable: {error}"
+    except kube.ApiError as refusal:  # one name per exception type: mypyc types it
+        return False, f"the API server answered {refusal}"
+    except (kube.KubeError, OSError) as failure:
+        return False, f"the API server is unreachable: {failure}"
     return True, ""
