@@ -104,6 +104,7 @@ def create_pod(
     labels: dict[str, str] | None = None,
     node: str = NODE,
 ) -> Pod:
+    ensure_namespace(client, namespace)
     annotations: dict[str, str] = {}
     if interfaces is not None:
         annotations["danm.io/interfaces"] = interfaces if isinstance(interfaces, str) else json.dumps(interfaces)

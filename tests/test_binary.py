@@ -65,12 +65,22 @@ def test_cni_subcommand_is_the_plugin_too() -> None:
     assert done.returncode == 0 and done.stdout == cni.VERSION_REPLY
 
 
-@pytest.mark.parametrize("verb", ["ADD", "DEL", "CHECK", "STATUS", "GC"])
-def test_verbs_not_built_yet_fail_cleanly(verb: str) -> None:
-    done = run([str(danm_binary())], clean_env(CNI_COMMAND=verb), b'{"cniVersion":"1.1.0","name":"n","type":"danm"}')
+@pytest.mark.parametrize(
+    ("verb", "code", "culprit"),
+    [
+        ("ADD", 4, "CNI_CONTAINERID"),
+        ("DEL", 4, "CNI_CONTAINERID"),
+        ("CHECK", 4, "CNI_CONTAINERID"),
+        ("GC", 7, "cni.dev/valid-attachments"),
+        ("STATUS", 50, "/nonexistent"),
+    ],
+)
+def test_verbs_without_their_inputs_fail_cleanly(verb: str, code: int, culprit: str, tmp_path: Path) -> None:
+    config = {"cniVersion": "1.1.0", "name": "n", "type": "danm", "kubeconfig": "/nonexistent", "logFile": "", "runDir": str(tmp_path)}
+    done = run([str(danm_binary())], clean_env(CNI_COMMAND=verb), json.dumps(config).encode())
     assert done.returncode != 0
     error = msgspec.json.decode(done.stdout, type=CniErrorReply)
-    assert "not implemented yet" in error.msg
+    assert error.code == code and culprit in error.msg, error
 
 
 def test_fakeipam_name_wins_over_cni_command(tmp_path: Path) -> None:

@@ -205,13 +205,19 @@ def test_three_interfaces_through_libcni(client: kube.ApiClient, nets: dict[str,
     assert bitmaps(client) == before
 
 
-@pytest.mark.parametrize("version", ["0.3.0", "0.3.1", "0.4.0", "1.1.0"])
+@pytest.mark.parametrize(
+    ("version", "default_kind"),
+    [("0.3.0", "DanmNet"), ("0.3.1", "TenantNetwork"), ("0.4.0", "ClusterNetwork"), ("1.1.0", "DanmNet")],
+)
 def test_result_of_every_version_and_default_network(
-    client: kube.ApiClient, nets: dict[str, str], plugin: Plugin, version: str
+    client: kube.ApiClient, nets: dict[str, str], plugin: Plugin, version: str, default_kind: str
 ) -> None:
-    """No annotation: the default network. Results decode with the version's own Struct."""
+    """No annotation: the network named default (DanmNet, then TenantNetwork, then
+    ClusterNetwork). Results decode with the version's own Struct."""
     namespace = f"def{version.replace('.', '')}"
-    created = create_network(client, "default", namespace=namespace, host_device=PHYS, cidr="10.60.0.0/24", net6="fd60::/64")
+    created = create_network(
+        client, "default", namespace=namespace, kind=default_kind, host_device=PHYS, cidr="10.60.0.0/24", net6="fd60::/64"
+    )
     pod = unique("pd-")
     create_pod(client, pod, None, namespace=namespace)
     with netns() as path:
@@ -228,11 +234,35 @@ def test_result_of_every_version_and_default_network(
             assert [(ip_.version, ip_.interface) for ip_ in result03.ips or []] == [("4", 0)]
             assert "mtu" not in json.loads(added.stdout)["interfaces"][0]
         (ep,) = [ep for ep in danmeps(client, namespace) if ep.spec.pod == pod]
-        assert ep.spec.api_type == "DanmNet" and ep.spec.network_name == "default"
+        assert ep.spec.api_type == default_kind and ep.spec.network_name == "default"  # never "" (§11.21)
         deleted = plugin.run("DEL", container_id=pod, netns=path, pod=pod, namespace=namespace, cniVersion=version)
         assert deleted.returncode == 0, deleted
         assert links_in(path) == {"lo"}
-    assert network(client, "default", namespace).spec.options.alloc == created.spec.options.alloc
+    if default_kind == "ClusterNetwork":  # the others find their own namespace's default first
+        client.delete(kube.CLUSTERNETWORKS, "", "default")
+    else:
+        assert network(client, "default", namespace, default_kind).spec.options.alloc == created.spec.options.alloc
+
+
+def test_a_new_sandbox_of_the_same_pod_releases_the_old_one(
+    client: kube.ApiClient, nets: dict[str, str], plugin: Plugin
+) -> None:
+    """kubelet re-running ADD for a pod UID without a DEL: the stale DanmEps and their links and
+    addresses are released first (§2.16)."""
+    pod = unique("ps-")
+    create_pod(client, pod, [{"network": "crowd", "ip": "dynamic"}])
+    before = set_bits(network(client, "crowd").spec.options.alloc)
+    with netns() as old, netns() as new:
+        assert plugin.run("ADD", container_id=pod + "-1", netns=old, pod=pod).returncode == 0
+        added = plugin.run("ADD", container_id=pod + "-2", netns=new, pod=pod)
+        assert added.returncode == 0, added
+        (ep,) = [ep for ep in danmeps(client, "default") if ep.spec.pod == pod]
+        assert ep.spec.container_id == pod + "-2"
+        assert links_in(old) == {"lo"} and links_in(new) == {"lo", "eth0"}
+        assert set_bits(network(client, "crowd").spec.options.alloc) == before + 1
+        assert "endpoint.stale" in added.stderr
+        assert plugin.run("DEL", container_id=pod + "-2", netns=new, pod=pod).returncode == 0
+    assert set_bits(network(client, "crowd").spec.options.alloc) == before
 
 
 def test_interfaces_are_built_concurrently(
@@ -355,16 +385,27 @@ def test_twenty_pods_at_once(client: kube.ApiClient, nets: dict[str, str], plugi
     assert not [ep for ep in danmeps(client, "default") if ep.spec.pod in pods]
 
 
+def import_profile(stderr: str) -> tuple[set[str], float]:
+    """Modules imported (from -X importtime lines) and the total import time in ms."""
+    rows = [line.split("|") for line in stderr.splitlines() if line.startswith("import time:")]
+    rows = [row for row in rows if row[0].split(":")[1].strip().isdigit()]
+    return {row[-1].strip() for row in rows}, sum(int(row[0].split(":")[1]) for row in rows) / 1000.0
+
+
 def test_cni_path_imports_in_a_real_add(client: kube.ApiClient, nets: dict[str, str], plugin: Plugin) -> None:
-    """After a successful ADD no typer, kubernetes or grpc was imported (-X importtime)."""
+    """After a successful ADD and DEL no typer, kubernetes or grpc was imported (-X importtime).
+    Run with -s to see the import totals."""
     pod = unique("pi-")
     create_pod(client, pod, [{"network": "crowd", "ip": "dynamic"}])
+    profile = {"PYTHONPROFILEIMPORTTIME": "1"}
     with netns() as path:
-        added = plugin.run("ADD", container_id=pod, netns=path, pod=pod, env={"PYTHONPROFILEIMPORTTIME": "1"})
+        added = plugin.run("ADD", container_id=pod, netns=path, pod=pod, env=profile)
         assert added.returncode == 0, added
-        imported = {line.split("|")[-1].strip() for line in added.stderr.splitlines() if line.startswith("import time:")}
+        deleted = plugin.run("DEL", container_id=pod, netns=path, pod=pod, env=profile)
+        assert deleted.returncode == 0, deleted
+    for verb, outcome in (("ADD", added), ("DEL", deleted)):
+        imported, total_ms = import_profile(outcome.stderr)
         # (danm's own modules do not show when compiled: mypyc initialises them natively)
         assert "msgspec" in imported and "pyroute2" in imported
         assert not {name for name in imported if name.split(".")[0] in ("typer", "click", "kubernetes", "grpc")}
-        deleted = plugin.run("DEL", container_id=pod, netns=path, pod=pod)
-        assert deleted.returncode == 0
+        print(f"{verb}: {len(imported)} modules imported in {total_ms:.0f} ms (guest)", file=sys.stderr)
