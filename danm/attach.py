@@ -41,6 +41,7 @@ from danm.types import (
     InterfaceRequest,
     Network,
     Pod,
+    PodSpec,
 )
 
 if TYPE_CHECKING:
@@ -259,7 +260,7 @@ def add(invocation: Invocation) -> bytes:
     attachments = plan(invocation, client, pod, deadline)
     if not os.path.exists(netns_path):
         raise CniFailure(ERR_LINK, f"network namespace {netns_path} does not exist")
-    node = pod.spec.node_name or invocation.node_name()
+    node = (pod.spec.node_name if isinstance(pod.spec, PodSpec) else "") or invocation.node_name()
     remove_stale(invocation, client, pod, deadline)
     if any("/" in a.request.ip6 or a.request.ip6 == "dynamic" for a in attachments):
         netlink.enable_ipv6(netns_path)

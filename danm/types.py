@@ -259,7 +259,8 @@ class Pod(Struct, rename={"api_version": "apiVersion"}):
     api_version: str = "v1"
     kind: str = "Pod"
     metadata: ObjectMeta = field(default_factory=ObjectMeta)
-    spec: PodSpec = field(default_factory=PodSpec)
+    # UNSET keeps a decoded-then-encoded pod free of a "spec" it never had
+    spec: PodSpec | UnsetType = UNSET
 
 
 # The annotation through which Multus-era tools see every pod interface (landscape §1.4).

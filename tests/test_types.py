@@ -44,7 +44,16 @@ def test_every_fixture_is_covered() -> None:
 def test_fixture_round_trip(name: str, model: type[Any]) -> None:
     raw = (FIXTURES / name).read_bytes()
     decoded = msgspec.json.decode(raw, type=model)
-    assert canonical(json.loads(msgspec.json.encode(decoded))) == canonical(json.loads(raw))
+    encoded = json.loads(msgspec.json.encode(decoded))
+    original = json.loads(raw)
+    if model is types.DanmNetConf:
+        # danm only reads its config; encoding it spells out the defaults of danm's own keys
+        defaults = json.loads(msgspec.json.encode(types.DanmNetConf()))
+        assert {key: encoded[key] for key in encoded if key not in original} == {
+            key: defaults[key] for key in encoded if key not in original
+        }
+        encoded = {key: encoded[key] for key in original}
+    assert canonical(encoded) == canonical(original)
 
 
 def test_network_fields_decode_to_python_names() -> None:
