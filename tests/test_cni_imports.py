@@ -31,12 +31,13 @@ def client(kubeconfig: Path) -> Any:
 def test_verbs_that_change_no_link_load_no_netlink(kubeconfig: Path, client: kube.ApiClient, tmp_path: Path) -> None:
     create_pod(client, "budget", [{"network": "nowhere"}])
     plugin = Plugin(kubeconfig, tmp_path)
+    gc_config: dict[str, Any] = {"cni.dev/valid-attachments": []}
     with netns() as path:
         outcomes = {
             "ADD refused": plugin.run("ADD", container_id="c-budget", netns=path, pod="budget", env=PROFILE),
             "DEL of a gone sandbox": plugin.run("DEL", container_id="c-gone", netns="/run/netns/gone", pod="budget", env=PROFILE),
             "STATUS": plugin.run("STATUS", env=PROFILE),
-            "GC": plugin.run("GC", env=PROFILE, **{"cni.dev/valid-attachments": []}),
+            "GC": plugin.run("GC", env=PROFILE, **gc_config),
         }
     assert outcomes["ADD refused"].returncode == 1 and outcomes["ADD refused"].code == 100
     for verb, outcome in outcomes.items():
