@@ -247,7 +247,6 @@ def add(invocation: Invocation) -> bytes:
     log.set_context(pod=f"{args.namespace}/{args.name}")
     client = invocation.client()
     deadline = invocation.deadline()
-    netns_path = invocation.env.netns
     try:
         pod = client.get(kube.PODS, args.namespace, args.name, Pod, deadline=deadline)
     except kube.NotFound:
@@ -257,26 +256,35 @@ def add(invocation: Invocation) -> bytes:
             ERR_INTERNAL,
             f"pod {args.namespace}/{args.name} has UID {pod.metadata.uid}, not K8S_POD_UID {args.uid}",
         )
+    node = (pod.spec.node_name if isinstance(pod.spec, PodSpec) else "") or invocation.node_name()
+    try:
+        return attach_all(invocation, client, pod, node, deadline)
+    except Exception as error:
+        failure = failure_from(error)
+        from danm import events
+
+        events.warn_pod(client, pod, "DanmNetworkSetupFailed", failure.msg, node, log)
+        raise failure from None
+
+
+def attach_all(invocation: Invocation, client: kube.ApiClient, pod: Pod, node: str, deadline: float) -> bytes:
+    log = invocation.log
+    netns_path = invocation.env.netns
     attachments = plan(invocation, client, pod, deadline)
     if not os.path.exists(netns_path):
         raise CniFailure(ERR_LINK, f"network namespace {netns_path} does not exist")
-    node = (pod.spec.node_name if isinstance(pod.spec, PodSpec) else "") or invocation.node_name()
     remove_stale(invocation, client, pod, deadline)
-    if any("/" in a.request.ip6 or a.request.ip6 == "dynamic" for a in attachments):
+    if any(attachment.request.ip6 not in ("", "none") for attachment in attachments):
         netlink.enable_ipv6(netns_path)
     run_workers(invocation, client, pod, node, attachments)
     failed = [attachment for attachment in attachments if attachment.error is not None]
     if failed:
         rollback(invocation, client, attachments)
-        failure = aggregate(failed)
         for attachment in failed:
             error = attachment.error
             assert error is not None
             log.error("interface.failed", error.msg, network=attachment.network.metadata.name, interface=attachment.ifname, code=error.code)
-        from danm import events
-
-        events.warn_pod(client, pod, "DanmNetworkSetupFailed", failure.msg, node, log)
-        raise failure
+        raise aggregate(failed)
     results = [(a.ifname, a.result) for a in attachments if a.result is not None]
     merged = cniresult.merge(results, netns_path)
     write_network_status(invocation, client, pod, attachments)

@@ -191,6 +191,11 @@ def test_add_refuses_a_bad_annotation_and_leaves_nothing(
         assert_error(outcome, code, *fragments)
         assert links_in(path) == {"lo"}
     before.assert_unchanged(client)
+    # every failed ADD tells the pod why, refusals before anything was created too
+    events, _ = client.list(kube.EVENTS, "default", dict)
+    (event,) = [event for event in events if event["involvedObject"]["name"] == pod]
+    assert event["type"] == "Warning" and event["reason"] == "DanmNetworkSetupFailed"
+    assert event["message"] == outcome.msg
 
 
 def good_args(pod: str) -> str:
