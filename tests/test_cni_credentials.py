@@ -113,7 +113,8 @@ def test_the_shipped_rbac_and_config_are_enough(rbac_server: ApiServer, tmp_path
         added = plugin.run("ADD", container_id="c-rbac", netns=path, pod="rbac-pod")
         assert added.returncode == 1 and added.code == 103, added
         assert "forbidden" not in added.stderr.lower() and "403" not in added.stderr
-        for verb, extra in (("DEL", {}), ("STATUS", {}), ("GC", {"cni.dev/valid-attachments": []})):
+        verbs: list[tuple[str, dict[str, Any]]] = [("DEL", {}), ("STATUS", {}), ("GC", {"cni.dev/valid-attachments": []})]
+        for verb, extra in verbs:
             outcome = plugin.run(verb, container_id="c-rbac", netns=path, pod="rbac-pod", **extra)
             assert outcome.returncode == 0, (verb, outcome)
             assert "forbidden" not in outcome.stderr.lower()
