@@ -205,6 +205,20 @@ def decode_config(stdin: bytes) -> DanmNetConf:
     return conf
 
 
+# The first spec version of each verb that came after 0.3.0 (the skel dispatcher's rule).
+VERB_SINCE: Final = {"CHECK": "0.4.0", "STATUS": "1.1.0", "GC": "1.1.0"}
+
+
+def check_verb_version(command: str, version: str) -> None:
+    since = VERB_SINCE.get(command)
+    if since is not None and SPEC_VERSIONS.index(version) < SPEC_VERSIONS.index(since):
+        raise CniFailure(
+            ERR_INCOMPATIBLE_VERSION,
+            f"config version {version} does not allow {command}",
+            f"{command} needs cniVersion {since} or later",
+        )
+
+
 def failure_from(error: BaseException) -> CniFailure:
     """The CNI error for an exception raised below the protocol layer (one table, here)."""
     from danm import annotation, ipam, kube, netlink
@@ -250,6 +264,7 @@ def run(env: Mapping[str, str], stdin: bytes) -> tuple[int, bytes]:
         from danm.cniresult import negotiate_version
 
         version = negotiate_version(conf.cni_version, conf.cni_versions or None)
+        check_verb_version(command, version)
         from danm import invocation
 
         return 0, invocation.execute(cni_env, conf, version, env, stdin)

@@ -206,6 +206,8 @@ class Plugin:
             "CNI_ARGS": cni_args,
         }
         variables.update(env or {})
+        if command in ("STATUS", "GC"):  # verbs of CNI 1.1.0
+            overrides.setdefault("cniVersion", "1.1.0")
         body = stdin if stdin is not None else json.dumps({**self.config, **overrides}).encode()
         done = subprocess.run(
             [str(danm_binary())],

@@ -238,3 +238,16 @@ def test_check_reports_each_difference() -> None:
         {(netlink.rule_priority(7), "10.0.0.5/32", 7)},
     )
     assert verify.differences(ep, net, healthy) == []
+
+
+@pytest.mark.parametrize(
+    ("verb", "version", "allowed"),
+    [("CHECK", "0.3.1", False), ("CHECK", "0.4.0", True), ("STATUS", "1.0.0", False), ("GC", "1.1.0", True), ("ADD", "0.3.0", True)],
+)
+def test_verbs_newer_than_the_config_are_refused(verb: str, version: str, allowed: bool) -> None:
+    if allowed:
+        cni.check_verb_version(verb, version)
+        return
+    with pytest.raises(cni.CniFailure) as caught:
+        cni.check_verb_version(verb, version)
+    assert caught.value.code == cni.ERR_INCOMPATIBLE_VERSION and verb in caught.value.msg
