@@ -24,6 +24,7 @@ from danm import kube
 from danm.types import NETWORK_STATUS_ANNOTATION, ResultV03, ResultV1
 from cnidriver import DriverOutcome, run_driver
 from cnilib import (
+    Outcome,
     Plugin,
     create_network,
     create_pod,
@@ -339,6 +340,23 @@ def test_gc_reclaims_an_orphan_and_keeps_a_live_pod(
         assert plugin.run("DEL", container_id=live, netns=live_ns, pod=live).returncode == 0
 
 
+def run_concurrently(plugin: Plugin, verb: str, pods: list[str], paths: list[str]) -> dict[str, Outcome]:
+    """One danm process per pod, all at once; every one must succeed."""
+    outcomes: dict[str, Outcome] = {}
+
+    def run(pod: str, path: str) -> None:
+        outcomes[pod] = plugin.run(verb, container_id=pod, netns=path, pod=pod, timeout=600)
+
+    threads = [threading.Thread(target=run, args=(pod, path)) for pod, path in zip(pods, paths)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    failed = {pod: outcome for pod, outcome in outcomes.items() if outcome.returncode != 0}
+    assert not failed, failed
+    return outcomes
+
+
 def test_twenty_pods_at_once(client: kube.ApiClient, nets: dict[str, str], plugin: Plugin) -> None:
     """20 separate danm processes on one network: distinct addresses; DEL restores the bitmap."""
     before = network(client, "crowd").spec.options.alloc
@@ -348,36 +366,14 @@ def test_twenty_pods_at_once(client: kube.ApiClient, nets: dict[str, str], plugi
     namespaces = [netns() for _ in pods]
     paths = [context.__enter__() for context in namespaces]
     try:
-        outcomes: dict[str, Any] = {}
-
-        def add(pod: str, path: str) -> None:
-            outcomes[pod] = plugin.run("ADD", container_id=pod, netns=path, pod=pod, timeout=600)
-
-        threads = [threading.Thread(target=add, args=(pod, path)) for pod, path in zip(pods, paths)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        failed = {pod: outcome for pod, outcome in outcomes.items() if outcome.returncode != 0}
-        assert not failed, failed
-        addresses = [json.loads(outcomes[pod].stdout)["ips"][0]["address"] for pod in pods]
+        added = run_concurrently(plugin, "ADD", pods, paths)
+        addresses = [json.loads(added[pod].stdout)["ips"][0]["address"] for pod in pods]
         assert len(set(addresses)) == 20, addresses
         for pod, path, address in zip(pods, paths, addresses):
             (ep,) = [ep for ep in danmeps(client, "default") if ep.spec.pod == pod]
             assert ep.spec.interface.address == address
             assert address.split("/")[0] in json.dumps(ip_json(path, "addr", "show", "eth0"))
-        print(f"20 concurrent ADDs done; addresses {sorted(addresses)[:3]}...", file=sys.stderr)
-
-        def delete(pod: str, path: str) -> None:
-            outcomes[pod] = plugin.run("DEL", container_id=pod, netns=path, pod=pod, timeout=600)
-
-        threads = [threading.Thread(target=delete, args=(pod, path)) for pod, path in zip(pods, paths)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        failed = {pod: outcome for pod, outcome in outcomes.items() if outcome.returncode != 0}
-        assert not failed, failed
+        run_concurrently(plugin, "DEL", pods, paths)
     finally:
         for context in namespaces:
             context.__exit__(None, None, None)
