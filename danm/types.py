@@ -360,6 +360,10 @@ class DanmNetConf(
         "del_retry_seconds": "delRetrySeconds",
         "node_name": "nodeName",
         "status_cache_seconds": "statusCacheSeconds",
+        "ipam_plugin": "ipamPlugin",
+        "delegate_deadline": "delegateDeadlineSeconds",
+        "kubelet_socket": "podResourcesSocket",
+        "sysfs_root": "sysfsRoot",
     },
 ):
     """danm's own CNI network config. Unknown keys (runtime additions, ``*_comment``) are ignored."""
@@ -392,6 +396,15 @@ class DanmNetConf(
     del_retry_seconds: float = 600.0
     node_name: str = ""
     status_cache_seconds: float = 5.0
+    # how danm's addresses reach a delegate: "auto" (the standard static IPAM plugin when it is
+    # in CNI_PATH, else fakeipam), "static" or "fakeipam"
+    ipam_plugin: str = "auto"
+    # each delegated plugin run (ADD, DEL, VERSION) must end within this; then its process group
+    # is killed
+    delegate_deadline: float = 20.0
+    # kubelet's PodResources API, for the device IDs of SR-IOV device pools
+    kubelet_socket: str = "/var/lib/kubelet/pod-resources/kubelet.sock"
+    sysfs_root: str = "/sys"
 
 
 class ValidAttachment(Struct, rename={"container_id": "containerID"}):
