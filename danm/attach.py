@@ -21,9 +21,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Final
 
-from danm import annotation, cniresult, endpoints, kube, netlink
+from danm import annotation, cniresult, delegate, delegation, delegconf, endpoints, kube, netlink
 from danm.cni import (
-    ERR_DELEGATE,
     ERR_INTERNAL,
     ERR_INVALID_CONFIG,
     ERR_LINK,
@@ -53,7 +52,6 @@ FIRST_INTERFACE: Final = "eth0"
 DEFAULT_PREFIX: Final = "eth"
 LEGACY_NAMING: Final = "legacy"
 IFNAMSIZ: Final = 15
-BUILTIN_TYPES: Final = ("", "ipvlan")
 # How long a rollback may take, on top of the interface deadline that may have expired.
 ROLLBACK_SECONDS: Final = 30.0
 
@@ -75,6 +73,10 @@ class Attachment:
         self.result: cniresult.Result | None = None
         self.error: CniFailure | None = None
         self.finished = False
+        self.backend = delegconf.backend(network.spec.network_type)
+        self.device_id = ""  # SR-IOV: the VF taken from the network's device pool
+        self.delegation: delegation.Delegation | None = None
+        self.delegate_ran = False  # a delegate ADD started: the rollback runs its DEL
 
     @property
     def kind(self) -> str:
@@ -150,13 +152,17 @@ def check_attachment(attachment: Attachment, pod_namespace: str) -> None:
             f"{where}: interface name {attachment.ifname!r} {problem}",
             "the name comes from the network's Options.container_prefix",
         )
-    if spec.network_type.lower() not in BUILTIN_TYPES:
-        raise CniFailure(
-            ERR_DELEGATE,
-            f"{where}: NetworkType {spec.network_type!r} needs delegation to another CNI plugin, "
-            "which this danm release does not do yet",
-        )
-    if not attachment.parent:
+    if attachment.backend != "builtin":
+        try:
+            delegate.check_name("NetworkType", delegconf.plugin_name(spec.network_type))
+            if attachment.backend == "static":
+                delegate.check_name("NetworkID", spec.network_id)
+        except CniFailure as unsafe:
+            raise CniFailure(unsafe.code, f"{where}: {unsafe.msg}") from None
+    lowered = spec.network_type.lower()
+    if lowered == delegconf.SRIOV and not spec.options.device_pool:
+        raise CniFailure(ERR_INVALID_CONFIG, f"{where}: an sriov network needs Options.device_pool")
+    if (attachment.backend == "builtin" or lowered == delegconf.MACVLAN) and not attachment.parent:
         raise CniFailure(
             ERR_INVALID_CONFIG,
             f"{where}: the network names no parent device (Options.host_device, vlan or vxlan)",
@@ -325,7 +331,31 @@ def plan(invocation: Invocation, client: kube.ApiClient, pod: Pod, deadline: flo
     for attachment in attachments:
         check_attachment(attachment, namespace)
     check_names(attachments)
+    assign_devices(invocation, pod, attachments)
     return attachments
+
+
+def assign_devices(invocation: Invocation, pod: Pod, attachments: list[Attachment]) -> None:
+    """SR-IOV: one device of the network's pool per interface, in annotation order, from the
+    devices kubelet allocated to the pod (asked once per ADD). grpc is loaded only here."""
+    needing = [a for a in attachments if a.network.spec.network_type.lower() == delegconf.SRIOV]
+    if not needing:
+        return
+    from danm import podresources
+
+    conf = invocation.conf
+    try:
+        devices = podresources.pod_devices(
+            pod.metadata.namespace, pod.metadata.name, conf.kubelet_socket, max(1.0, invocation.deadline() - time.monotonic())
+        )
+    except podresources.PodResourcesError as error:
+        raise CniFailure(ERR_INVALID_CONFIG, f"{needing[0].describe()}: {error}") from None
+    pools = podresources.DevicePools(devices)
+    for attachment in needing:
+        try:
+            attachment.device_id = pools.take(attachment.network.spec.options.device_pool)
+        except podresources.PodResourcesError as error:
+            raise CniFailure(ERR_INVALID_CONFIG, f"{attachment.describe()}: {error}") from None
 
 
 def parent_of(network: Network) -> str:
@@ -421,24 +451,29 @@ def build_interface(
     request = attachment.request
     network = attachment.network
     label = network.metadata.name
+    delegated = attachment.backend != "builtin"
     try:
         hooks.delay("reserve", hooks.delay_reserve, label)
+        want4, want6 = delegconf.danm_allocates(network, request) if delegated else (request.ip, request.ip6)
         attachment.ip4 = request.ip
         attachment.ip6 = request.ip6
-        if request.ip not in ("", "none") or request.ip6 not in ("", "none"):
+        if want4 not in ("", "none") or want6 not in ("", "none"):
             _check_stop(stop)
             reservation = ipam.reserve_on_api(
                 client,
                 attachment.kind,
                 attachment.network_namespace,
                 label,
-                request.ip,
-                request.ip6,
+                want4,
+                want6,
                 deadline,
             )
-            attachment.ip4 = reservation.ip4
-            attachment.ip6 = reservation.ip6
             attachment.reserved = True
+            # the DanmEp records what was reserved, else the pod's raw request (§2.10)
+            if want4:
+                attachment.ip4 = reservation.ip4
+            if want6:
+                attachment.ip6 = reservation.ip6
         _check_stop(stop)
         endpoint = endpoints.new_endpoint(
             namespace=pod.metadata.namespace,
@@ -454,18 +489,108 @@ def build_interface(
             ip4=attachment.ip4,
             ip6=attachment.ip6,
         )
+        if attachment.device_id:
+            endpoint.spec.interface.device_id = attachment.device_id
+            endpoint.spec.interface.mac_address = vf_mac_of(invocation, attachment.device_id)
         attachment.endpoint = endpoint  # before the POST: an ambiguous failure may have stored it
         attachment.endpoint = client.create(kube.DANMEPS, endpoint, deadline=deadline)
         hooks.delay("link", hooks.delay_link, label)
         _check_stop(stop)
-        temp_name = endpoint.spec.endpoint_id[:IFNAMSIZ]
-        attachment.link = netlink.create_ipvlan(invocation.env.netns, attachment.parent, pod_link(attachment, temp_name))
-        for warning in attachment.link.warnings:
-            invocation.log.warning("interface.announce", warning, interface=attachment.ifname)
-        attachment.result = interface_result(attachment, invocation.env.netns)
+        if delegated:
+            build_delegated(invocation, client, attachment, want4, want6, deadline)
+        else:
+            temp_name = endpoint.spec.endpoint_id[:IFNAMSIZ]
+            attachment.link = netlink.create_ipvlan(invocation.env.netns, attachment.parent, pod_link(attachment, temp_name))
+            attachment.result = interface_result(attachment, invocation.env.netns)
+        if attachment.link is not None:
+            for warning in attachment.link.warnings:
+                invocation.log.warning("interface.configure", warning, interface=attachment.ifname)
         attachment.finished = True
     except Exception as error:  # every failure is this interface's error, reported in aggregate
         attachment.error = failure_from(error)
+
+
+def delegation_context(invocation: Invocation) -> delegation.Context:
+    return delegation.context_for(invocation.conf, invocation.environ, invocation.env.netns)
+
+
+def vf_mac_of(invocation: Invocation, device_id: str) -> str:
+    from danm import sriov
+
+    return sriov.vf_mac(device_id, invocation.conf.sysfs_root, sriov.NetlinkVfMacs())
+
+
+def build_delegated(
+    invocation: Invocation,
+    client: kube.ApiClient,
+    attachment: Attachment,
+    want4: str,
+    want6: str,
+    deadline: float,
+) -> None:
+    """A delegated interface: the plugin chain's ADD with danm's addresses (when danm allocated),
+    the DPDK dummy for user-space SR-IOV VFs, §3.6 post-processing, and the DanmEp updated with
+    the addresses the delegate's own IPAM gave."""
+    context = delegation_context(invocation)
+    network = attachment.network
+    allocated4 = attachment.ip4 if attachment.reserved and want4 else ""
+    allocated6 = attachment.ip6 if attachment.reserved and want6 else ""
+    strip = delegconf.strips_ipam(attachment.request, allocated4, allocated6)
+    chain = delegation.build(context, network, allocated4, allocated6, strip, attachment.device_id, deadline)
+    attachment.delegation = chain
+    attachment.delegate_ran = True
+    plugin_deadline = min(deadline, time.monotonic() + invocation.conf.delegate_deadline)
+    result = delegation.add(context, chain, attachment.ifname, attachment.describe(), plugin_deadline)
+    result4, result6 = delegation.addresses_of(result)
+    if not attachment.reserved or not want4:
+        attachment.ip4 = result4 or attachment.ip4
+    if not attachment.reserved or not want6:
+        attachment.ip6 = result6 or attachment.ip6
+    update_endpoint_addresses(client, attachment, deadline)
+    netns_path = invocation.env.netns
+    link = pod_link(attachment, attachment.ifname)
+    if attachment.device_id and is_userspace_device(invocation, attachment.device_id):
+        # a VF bound to a user-space driver has no kernel link: a DPDK dummy stands in (§3.6)
+        endpoint = attachment.endpoint
+        assert endpoint is not None
+        netlink.create_dpdk_dummy(
+            netns_path,
+            attachment.ifname,
+            endpoint.metadata.name,
+            endpoint.spec.interface.mac_address,
+            attachment.device_id,
+            network.spec.options.vlan,
+        )
+        attachment.link = netlink.configure(netns_path, link, attachment.ifname)
+    else:
+        attachment.link = netlink.post_process(netns_path, link)
+        if attachment.link is None:
+            invocation.log.warning(
+                "interface.no-kernel-link",
+                "the delegate created no kernel link (a user-space interface): post-processing skipped",
+                interface=attachment.ifname,
+                network=network.metadata.name,
+            )
+    attachment.result = result
+
+
+def is_userspace_device(invocation: Invocation, device_id: str) -> bool:
+    from danm import sriov
+
+    return sriov.is_userspace(device_id, invocation.conf.sysfs_root)
+
+
+def update_endpoint_addresses(client: kube.ApiClient, attachment: Attachment, deadline: float) -> None:
+    """§4.5: a delegate's own IPAM decided the addresses; the DanmEp records them."""
+    endpoint = attachment.endpoint
+    if endpoint is None:
+        return
+    interface = endpoint.spec.interface
+    if interface.address == attachment.ip4 and interface.address_ipv6 == attachment.ip6:
+        return
+    interface.address = attachment.ip4
+    interface.address_ipv6 = attachment.ip6
+    attachment.endpoint = client.update(kube.DANMEPS, endpoint, deadline=deadline)
 
 
 def _check_stop(stop: threading.Event) -> None:
@@ -480,10 +605,17 @@ def rollback(invocation: Invocation, client: kube.ApiClient, attachments: list[A
     deadline = time.monotonic() + ROLLBACK_SECONDS
     netns_path = invocation.env.netns
     ours: set[str] = set()
+    context = delegation_context(invocation)
     for attachment in attachments:
         try:
-            if attachment.link is not None or attachment.endpoint is not None:
-                # a link may exist even when create_ipvlan did not return (deadline, crash)
+            chain = attachment.delegation
+            if chain is not None and attachment.delegate_ran:
+                for problem in delegation.delete(context, chain, attachment.ifname, attachment.describe(), deadline):
+                    invocation.log.error("rollback.delegate-failed", problem, interface=attachment.ifname)
+                if attachment.network.spec.network_type.lower() == delegconf.FLANNEL:
+                    delegation.flannel_cleanup(invocation.environ, [attachment.ip4, attachment.ip6])
+            if attachment.link is not None:
+                # (a failed creation removed its own link; never touch a name that was not ours)
                 netlink.delete_link(netns_path, attachment.ifname)
             if attachment.endpoint is not None:
                 ours.add(attachment.endpoint.metadata.name)

@@ -18,9 +18,9 @@ import threading
 import time
 from typing import TYPE_CHECKING, Final
 
-from danm import endpoints, kube, netlink, nodestate
-from danm.cni import ERR_INVALID_CONFIG, ERR_TRY_AGAIN, CniFailure, failure_from
-from danm.types import DanmEp, ObjectMeta, Pod
+from danm import delegconf, endpoints, ipam, kube, netlink, nodestate
+from danm.cni import ERR_DELEGATE, ERR_INVALID_CONFIG, ERR_TRY_AGAIN, CniFailure, failure_from
+from danm.types import DanmEp, Network, ObjectMeta, Pod
 
 if TYPE_CHECKING:
     from danm.invocation import Invocation
@@ -92,8 +92,13 @@ def release_all(invocation: Invocation, client: kube.ApiClient, found: list[Danm
 
     def release_one(endpoint: DanmEp) -> None:
         try:
+            deadline = time.monotonic() + invocation.conf.interface_deadline
+            kind, namespace, name = endpoints.network_ref(endpoint)
+            network = endpoints.get_network(client, kind, namespace, name, deadline)
+            if network is not None and delegconf.backend(endpoint.spec.network_type) != "builtin":
+                teardown_delegate(invocation, endpoint, network, deadline)
             remove_link(invocation, endpoint)
-            endpoints.release(client, endpoint, time.monotonic() + invocation.conf.interface_deadline)
+            endpoints.release_with(client, endpoint, network, deadline)
         except Exception as error:
             with lock:
                 errors.append(error)
@@ -107,6 +112,35 @@ def release_all(invocation: Invocation, client: kube.ApiClient, found: list[Danm
     for thread in threads:
         thread.join()
     return errors
+
+
+def teardown_delegate(invocation: Invocation, endpoint: DanmEp, network: Network, deadline: float) -> None:
+    """The delegate's DEL, with the configuration rebuilt by ADD's rules. A static file that is
+    gone, or an SR-IOV device that vanished, only skips it (with a warning): danm's addresses
+    and the DanmEp are released anyway. A delegate that fails its DEL fails this DEL (retried)."""
+    from danm import delegation
+
+    interface = endpoint.spec.interface
+    options = network.spec.options
+    pool6 = options.allocation_pool_v6
+    ip4 = interface.address if ipam.allocated_by_danm(interface.address, options.cidr) else ""
+    ip6 = interface.address_ipv6 if pool6 is not None and ipam.allocated_by_danm(interface.address_ipv6, pool6.cidr) else ""
+    strip = not ip4 and not ip6 and "none" in (interface.address, interface.address_ipv6)
+    netns = endpoints.text(endpoint.spec.netns) or invocation.env.netns
+    context = delegation.context_for(invocation.conf, invocation.environ, netns)
+    where = f"DanmEp {endpoint.metadata.namespace}/{endpoint.metadata.name} ({interface.name})"
+    device = endpoints.text(interface.device_id)
+    try:
+        chain = delegation.build(context, network, ip4, ip6, strip, device, deadline)
+    except CniFailure as missing:
+        invocation.log.warning("delegate.skipped", f"{where}: {missing.msg}; the delegate's DEL is skipped")
+        return
+    plugin_deadline = min(deadline, time.monotonic() + invocation.conf.delegate_deadline)
+    problems = delegation.delete(context, chain, interface.name, where, plugin_deadline)
+    if network.spec.network_type.lower() == delegconf.FLANNEL:
+        delegation.flannel_cleanup(invocation.environ, [interface.address, interface.address_ipv6])
+    if problems:
+        raise CniFailure(ERR_DELEGATE, "\n".join(problems))
 
 
 def remove_link(invocation: Invocation, endpoint: DanmEp) -> None:

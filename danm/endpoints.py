@@ -181,11 +181,23 @@ def release(client: kube.ApiClient, endpoint: DanmEp, deadline: float) -> bool:
     """
     kind, namespace, name = network_ref(endpoint)
     network = get_network(client, kind, namespace, name, deadline)
-    if network is not None and holds_danm_addresses(endpoint, network):
-        address = endpoint.spec.interface
-        ipam.free_on_api(client, kind, namespace, name, address.address, address.address_ipv6, deadline)
-    delete(client, endpoint, deadline)
+    release_with(client, endpoint, network, deadline)
     return network is not None
+
+
+def release_with(client: kube.ApiClient, endpoint: DanmEp, network: Network | None, deadline: float) -> None:
+    """``release`` with the endpoint's network already read (None: it no longer exists)."""
+    if network is not None:
+        options = network.spec.options
+        pool6 = options.allocation_pool_v6
+        address = endpoint.spec.interface
+        # each family only when it lies in the range danm tracks (§11.33: one rule for both)
+        ip4 = address.address if ipam.allocated_by_danm(address.address, options.cidr) else ""
+        ip6 = address.address_ipv6 if pool6 is not None and ipam.allocated_by_danm(address.address_ipv6, pool6.cidr) else ""
+        if ip4 or ip6:
+            kind, namespace, name = network_ref(endpoint)
+            ipam.free_on_api(client, kind, namespace, name, ip4, ip6, deadline)
+    delete(client, endpoint, deadline)
 
 
 def delete(client: kube.ApiClient, endpoint: DanmEp, deadline: float) -> None:

@@ -415,7 +415,11 @@ class _Pod:
 
 
 def _write_sysctls(pod: _Pod, name: str, wanted: list[tuple[str, str]]) -> None:
-    with pod.netns.inside():
+    _set_sysctls(pod.netns, name, wanted)
+
+
+def _set_sysctls(netns: _Netns, name: str, wanted: list[tuple[str, str]]) -> None:
+    with netns.inside():
         for key, value in wanted:
             path = f"{IPV6_SYSCTLS}/conf/{name}/{key}"
             try:
@@ -424,9 +428,9 @@ def _write_sysctls(pod: _Pod, name: str, wanted: list[tuple[str, str]]) -> None:
             except OSError as err:
                 raise LinkError(
                     f"cannot set net.ipv6.conf.{name}.{key}={value} in network namespace "
-                    f"{pod.netns.path}: {err.strerror}",
+                    f"{netns.path}: {err.strerror}",
                     name,
-                    pod.netns.path,
+                    netns.path,
                 ) from err
 
 
@@ -804,6 +808,89 @@ def _observe(ipr: IPRoute, link: ifinfmsg, index: int) -> ObservedLink:
     )
 
 
+
+# --------------------------------------------------------------------------------------------
+# Post-processing of links other plugins created
+
+SIOCGIFHWADDR: Final = 0x8927
+SIOCGIFMTU: Final = 0x8921
+
+
+def _link_facts(name: str) -> tuple[int, str, int] | None:
+    """(index, MAC, MTU) of ``name`` in the calling thread's namespace, None if there is no
+    such link; plain ioctls, so that no netlink library is needed to find out."""
+    import fcntl
+
+    try:
+        index = socket.if_nametoindex(name)
+    except OSError:
+        return None
+    request = struct.pack("16s16x", name.encode())
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            hardware = fcntl.ioctl(probe.fileno(), SIOCGIFHWADDR, request)
+            mac = ":".join(f"{byte:02x}" for byte in hardware[18:24])
+            mtu = int(struct.unpack("16si12x", fcntl.ioctl(probe.fileno(), SIOCGIFMTU, request))[1])
+        except OSError:
+            return index, "", 0
+    return index, mac, mtu
+
+
+def post_process(netns_path: str, link: PodLink) -> LinkInfo | None:
+    """§3.6 for a link another plugin created and brought up: the IPv6 sysctls, the IPv6
+    address again without DAD, main-table routes and policy routing. None when the namespace has
+    no such kernel link (user-space interfaces: the caller warns and skips). pyroute2 is loaded
+    only when an address, route or rule is to be changed."""
+    netns = _Netns(netns_path)
+    try:
+        with netns.inside():
+            facts = _link_facts(link.name)
+            has_ipv6 = os.path.isdir(IPV6_SYSCTLS)
+        if facts is None:
+            return None
+        index, mac, mtu = facts
+        if has_ipv6:
+            _set_sysctls(netns, link.name, _ipv6_sysctls(link.ipv6_enabled))
+        warnings: list[str] = []
+        routes4 = link.address4 is not None and (bool(link.routes) or (bool(link.table) and link.proutes is not None))
+        routes6 = link.address6 is not None
+        if routes4 or routes6:
+            pod = _Pod(netns)
+            try:
+                _post_process(pod, link, index, warnings)
+            finally:
+                pod.close()
+        return LinkInfo(link.name, index, mac, mtu, warnings)
+    finally:
+        netns.close()
+
+
+def _post_process(pod: _Pod, link: PodLink, index: int, warnings: list[str]) -> None:
+    from pyroute2 import NetlinkError
+
+    if link.address6 is not None:
+        # The plugin added it with DAD: "replace" would keep it tentative, so it is added anew.
+        address6 = link.address6
+        prefix6 = address6.network.prefixlen
+        try:
+            pod.ipr.addr("del", index=index, address=str(address6.ip), prefixlen=prefix6)
+        except NetlinkError as absent:
+            if absent.code != errno.EADDRNOTAVAIL:
+                raise _failure(f"cannot replace address {address6} of", link.name, pod.netns.path, absent) from absent
+        try:
+            pod.ipr.addr("add", index=index, address=str(address6.ip), prefixlen=prefix6, flags=IFA_F_NODAD)
+        except (NetlinkError, OSError) as addr6_err:
+            raise _failure(f"cannot add address {address6} to", link.name, pod.netns.path, addr6_err) from addr6_err
+    if link.address4 is not None:
+        _routes(pod, link, index, MAIN_TABLE, link.routes, 4, warnings)
+    if link.address6 is not None:
+        _routes(pod, link, index, MAIN_TABLE, link.routes6, 6, warnings)
+    if link.table:
+        if link.address4 is not None and link.proutes is not None:
+            _policy(pod, link, index, str(link.address4.ip), 32, socket.AF_INET, link.proutes, 4, warnings)
+        if link.address6 is not None and link.proutes6 is not None:
+            _policy(pod, link, index, str(link.address6.ip), 128, socket.AF_INET6, link.proutes6, 6, warnings)
+
 # mypyc compiles `msg.get(key)` on a dict subclass -- which pyroute2 messages are -- into a raw
 # dict lookup (CPyDict_Get: "dodgily assuming that get on a subclass doesn't have different
 # behavior"), bypassing pyroute2's get() that reads NLAs: compiled, every NLA would read None.
@@ -819,3 +906,111 @@ def _nla_str(msg: nlmsg_base, name: str) -> str:
 def _nla_int(msg: nlmsg_base, name: str, default: int) -> int:
     value = msg.get_attr(name)
     return value if isinstance(value, int) else default
+
+
+# --------------------------------------------------------------------------------------------
+# DPDK dummy interfaces (reference §3.6 step 1)
+
+DPDK_DUMMY_NAME_LENGTH: Final = 14  # the original's slice of the DanmEp name
+MAX_VLAN_ID: Final = 4094
+ZERO_MAC: Final = "00:00:00:00:00:00"
+
+
+def _usable_mac(mac: str) -> str:
+    """``mac`` in lower case if it is an Ethernet address other than all zeros, else "" (the
+    kernel then picks a random one)."""
+    octets = mac.split(":")
+    if len(octets) != 6 or any(len(octet) != 2 for octet in octets):
+        return ""
+    try:
+        bytes.fromhex("".join(octets))
+    except ValueError:
+        return ""
+    normalised = mac.lower()
+    return "" if normalised == ZERO_MAC else normalised
+
+
+def create_dpdk_dummy(
+    netns_path: str, ifname: str, endpoint_name: str, mac: str, pci_address: str, vlan: int,
+    ipv6_enabled: bool = False,
+) -> LinkInfo:
+    """The stand-in kernel interface of a VF bound to a userspace driver, in the pod namespace.
+
+    vlan == 0: a dummy named ``ifname``. vlan != 0: a dummy named with the first 14 characters
+    of the DanmEp name (``endpoint_name``), its IPv6 sysctls set (§3.6 step 3; ``ipv6_enabled``
+    says whether the interface has IPv6) and up, and a VLAN link ``vlan`` on it named
+    ``ifname``. Either way the ``ifname`` link gets ``mac`` (when usable, see `_usable_mac`) and
+    the alias ``pci_address``, and is left down: the caller's `configure` adds addresses and
+    brings it up. On failure every link created here is deleted again."""
+    from pyroute2 import NetlinkError
+
+    _check_ifname("interface name", ifname)
+    if vlan < 0 or vlan > MAX_VLAN_ID:
+        raise LinkError(f"{ifname}: vlan {vlan} is not a VLAN ID (0..{MAX_VLAN_ID})", ifname, netns_path)
+    lower = endpoint_name[:DPDK_DUMMY_NAME_LENGTH]
+    if vlan:
+        _check_ifname(f"dummy interface name (from DanmEp {endpoint_name!r})", lower)
+    address = _usable_mac(mac)
+    netns = _Netns(netns_path)
+    try:
+        pod = _Pod(netns)
+        try:
+            created: list[int] = []
+            try:
+                if vlan:
+                    lower_index = _add_pod_link(pod, created, lower, "dummy", {}, address)
+                    if pod.has_ipv6:
+                        _write_sysctls(pod, lower, _ipv6_sysctls(ipv6_enabled))
+                    try:
+                        pod.ipr.link("set", index=lower_index, state="up")
+                    except (NetlinkError, OSError) as up_err:
+                        raise _failure("cannot set up", lower, netns_path, up_err) from up_err
+                    index = _add_pod_link(
+                        pod, created, ifname, "vlan", {"link": lower_index, "vlan_id": vlan}, address
+                    )
+                else:
+                    index = _add_pod_link(pod, created, ifname, "dummy", {}, address)
+                if pci_address:
+                    try:
+                        pod.ipr.link("set", index=index, ifalias=pci_address)
+                    except (NetlinkError, OSError) as alias_err:
+                        raise _failure(
+                            f"cannot set alias {pci_address} on", ifname, netns_path, alias_err
+                        ) from alias_err
+                final = pod.link(index, ifname)
+                return LinkInfo(ifname, index, _nla_str(final, "IFLA_ADDRESS"), _nla_int(final, "IFLA_MTU", 0))
+            except BaseException:
+                for created_index in reversed(created):
+                    try:
+                        pod.ipr.link("del", index=created_index)
+                    except (NetlinkError, OSError):
+                        pass  # the original error matters; a VLAN goes with its dummy anyway
+                raise
+        finally:
+            pod.close()
+    finally:
+        netns.close()
+
+
+def _add_pod_link(
+    pod: _Pod, created: list[int], name: str, kind: str, extra: dict[str, object], mac: str
+) -> int:
+    """Create link ``name`` of ``kind`` in the pod namespace, record its index in ``created``
+    (for the caller's rollback) and return it."""
+    from pyroute2 import NetlinkError
+
+    path = pod.netns.path
+    spec: dict[str, object] = {"ifname": name, "kind": kind}
+    spec.update(extra)
+    if mac:
+        spec["address"] = mac
+    try:
+        pod.ipr.link("add", **spec)
+    except (NetlinkError, OSError) as add_err:
+        with_mac = f" with MAC {mac}" if mac else ""
+        raise _failure(f"cannot create {kind}{with_mac} named", name, path, add_err) from add_err
+    index = pod.index_of(name)
+    if index < 0:
+        raise LinkError(f"{kind} {name} vanished from network namespace {path} after its creation", name, path)
+    created.append(index)
+    return index
