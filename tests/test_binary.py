@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from danm import cni
+from danm import cni, fakeipam
 from danm.types import CniErrorReply, VersionReply
 from testlib import clean_env, danm_binary
 
@@ -89,10 +89,9 @@ def test_fakeipam_name_wins_over_cni_command(tmp_path: Path) -> None:
     as_fakeipam = run([str(link)], clean_env(CNI_COMMAND="VERSION"))
     as_danm = run([str(danm_binary())], clean_env(CNI_COMMAND="VERSION"))
     assert as_danm.stdout == cni.VERSION_REPLY
-    # fakeipam is a different role: its answer is its own (not built yet: an error naming it)
-    assert as_fakeipam.stdout != as_danm.stdout
-    assert as_fakeipam.returncode != 0
-    assert "fakeipam" in json.loads(as_fakeipam.stdout)["msg"]
+    # fakeipam is a different role: its answer is its own (it also speaks 0.1.0 and 0.2.0)
+    assert as_fakeipam.returncode == 0
+    assert as_fakeipam.stdout == fakeipam.VERSION_REPLY != as_danm.stdout
 
 
 def test_fakeipam_as_a_copy(tmp_path: Path) -> None:
@@ -100,8 +99,9 @@ def test_fakeipam_as_a_copy(tmp_path: Path) -> None:
     copy = tmp_path / "fakeipam"
     copy.write_bytes(danm_binary().read_bytes())
     copy.chmod(0o755)
-    done = run([str(copy)], clean_env(CNI_COMMAND="ADD"))
-    assert "fakeipam" in json.loads(done.stdout)["msg"]
+    done = run([str(copy)], clean_env(CNI_COMMAND="ADD"))  # no config on stdin
+    error = msgspec.json.decode(done.stdout, type=CniErrorReply)
+    assert done.returncode == 1 and error.code == 6 and error.msg.startswith("fakeipam: "), error
 
 
 @pytest.mark.parametrize("role", ["netwatcher", "svcwatcher", "webhook", "demo"])
