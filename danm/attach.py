@@ -540,7 +540,8 @@ def build_delegated(
     attachment.delegation = chain
     attachment.delegate_ran = True
     plugin_deadline = min(deadline, time.monotonic() + invocation.conf.delegate_deadline)
-    result = delegation.add(context, chain, attachment.ifname, attachment.describe(), plugin_deadline)
+    # (the aggregated error names the network: the delegate's own error needs no prefix)
+    result = delegation.add(context, chain, attachment.ifname, "", plugin_deadline)
     result4, result6 = delegation.addresses_of(result)
     if not attachment.reserved or not want4:
         attachment.ip4 = result4 or attachment.ip4

@@ -147,7 +147,8 @@ def failure_of(run: PluginRun, plugin: str, where: str) -> CniFailure:
         tail = run.stderr.decode(errors="replace").strip()[-500:]
         cause = f"exit status {run.returncode}" + (f": {tail}" if tail else "")
         details = ""
-    return CniFailure(ERR_DELEGATE, f"{where}: CNI plugin {plugin} failed: {cause}", details)
+    prefix = f"{where}: " if where else ""
+    return CniFailure(ERR_DELEGATE, f"{prefix}CNI plugin {plugin} failed: {cause}", details)
 
 
 def parse_result(run: PluginRun, plugin: str, where: str) -> Result:
@@ -156,7 +157,8 @@ def parse_result(run: PluginRun, plugin: str, where: str) -> Result:
     try:
         return cniresult.parse_result(run.stdout)
     except cniresult.ResultDecodeError as error:
-        raise CniFailure(ERR_DELEGATE, f"{where}: CNI plugin {plugin} answered no valid result: {error}") from None
+        prefix = f"{where}: " if where else ""
+        raise CniFailure(ERR_DELEGATE, f"{prefix}CNI plugin {plugin} answered no valid result: {error}") from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -93,6 +93,10 @@ def build(
     spec = network.spec
     name = spec.network_id or network.metadata.name
     ipam = ipam_for(context, ip4, ip6)
+    # the IPAM plugin must speak the chain's version too (fakeipam speaks them all)
+    ipam_binaries = []
+    if ipam is not None and ipam.get("type") == ipamhandover.STATIC:
+        ipam_binaries.append(delegate.find_binary(ipamhandover.STATIC, context.cni_path))
     lowered = spec.network_type.lower()
     if lowered == delegconf.MACVLAN:
         from danm import netlink
@@ -100,14 +104,14 @@ def build(
         options = spec.options
         master = netlink.parent_device(options.host_device, spec.network_id, options.vlan, options.vxlan)
         binary = delegate.find_binary(delegconf.MACVLAN, context.cni_path)
-        version = _version(context, [binary], deadline)
+        version = _version(context, [binary, *ipam_binaries], deadline)
         config = delegconf.macvlan_config(name, version, master, delegconf.parent_mtu(master), ipam)
         return Delegation(name, version, [Step(delegconf.MACVLAN, binary, config)])
     if lowered == delegconf.SRIOV:
         from danm import sriov
 
         binary = delegate.find_binary(delegconf.SRIOV, context.cni_path)
-        version = _version(context, [binary], deadline)
+        version = _version(context, [binary, *ipam_binaries], deadline)
         try:
             config = sriov.sriov_config(name, version, device_id, spec.options.vlan, context.conf.sysfs_root, ipam)
         except sriov.SriovError as error:
@@ -120,7 +124,7 @@ def build(
     else:
         types = [delegconf.plugin_name(spec.network_type)]  # a .conf runs the NetworkType binary
     binaries = [delegate.find_binary(plugin_type, context.cni_path) for plugin_type in types]
-    version = _version(context, binaries, deadline)
+    version = _version(context, [*binaries, *ipam_binaries], deadline)
     chain_name = static.name or name
     steps = [Step(plugin_type, binary, plugin) for plugin_type, binary, plugin in zip(types, binaries, plugins)]
     return Delegation(chain_name, version, steps)
