@@ -696,33 +696,42 @@ def _create_in_host(netns: _Netns, parent: str, link: PodLink) -> None:
 
 def delete_link(netns_path: str, name: str) -> bool:
     """Delete the link; False when the namespace or the link is already gone. Policy rules of
-    the pod address are left: they live in the pod namespace, which the runtime deletes."""
-    from pyroute2 import NetlinkError
-
+    the pod address are left: they live in the pod namespace, which the runtime deletes.
+    pyroute2 is loaded only when there is a link to delete."""
     try:
         netns = _Netns(netns_path)
     except NetnsMissing:
         return False
     try:
         try:
-            pod = _Pod(netns)
+            with netns.inside():
+                present = _link_facts(name) is not None
         except NetnsMissing:
             return False
-        try:
-            index = pod.index_of(name)
-            if index < 0:
-                return False
-            try:
-                pod.ipr.link("del", index=index)
-            except (NetlinkError, OSError) as err:
-                if isinstance(err, NetlinkError) and err.code == errno.ENODEV:
-                    return False
-                raise _failure("cannot delete", name, netns_path, err) from err
-            return True
-        finally:
-            pod.close()
+        if not present:  # (a delegate's DEL usually removed it already)
+            return False
+        return _delete_present(netns, name)
     finally:
         netns.close()
+
+
+def _delete_present(netns: _Netns, name: str) -> bool:
+    from pyroute2 import NetlinkError
+
+    pod = _Pod(netns)
+    try:
+        index = pod.index_of(name)
+        if index < 0:
+            return False
+        try:
+            pod.ipr.link("del", index=index)
+        except (NetlinkError, OSError) as err:
+            if isinstance(err, NetlinkError) and err.code == errno.ENODEV:
+                return False
+            raise _failure("cannot delete", name, netns.path, err) from err
+        return True
+    finally:
+        pod.close()
 
 
 def enable_ipv6(netns_path: str) -> bool:

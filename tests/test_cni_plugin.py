@@ -174,7 +174,7 @@ ANNOTATION_CASES: dict[str, tuple[list[dict[str, Any]] | str, int, tuple[str, ..
         7,
         ("DanmNet default/plain", "proutes", "rt_tables"),
     ),
-    "delegation": (one("sriov", ip="dynamic"), 104, ("DanmNet default/sriov", "'sriov'", "delegation")),
+    "sriov-without-device-pool": (one("sriov", ip="dynamic"), 7, ("DanmNet default/sriov", "device_pool")),
 }
 
 
