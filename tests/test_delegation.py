@@ -393,3 +393,24 @@ exit 0
         assert not (data_dir / "10.244.1.5").exists()
     finally:
         subprocess.run(["rm", "-rf", str(data_dir)], check=False)
+
+
+def test_a_plain_delegated_interface_loads_no_netlink_library(
+    client: kube.ApiClient, kubeconfig: Path, tmp_path: Path, bins: CniBin, parent: str
+) -> None:
+    """pyroute2 costs ~250 ms at start-up: a macvlan interface with an IPv4 address and no
+    routes is set up and torn down without it (sysctls and link facts need no netlink)."""
+    name = unique("np")
+    create_network(client, name, network_type="macvlan", host_device=parent, cidr="10.92.0.0/24")
+    plugin = plugin_for(kubeconfig, tmp_path, bins)
+    pod = unique("pn-")
+    create_pod(client, pod, [{"network": name, "ip": "dynamic"}])
+    profile = {**bins.env(), "PYTHONPROFILEIMPORTTIME": "1"}
+    with netns() as path:
+        added = plugin.run("ADD", container_id=pod, netns=path, pod=pod, env=profile)
+        assert added.returncode == 0, added
+        deleted = plugin.run("DEL", container_id=pod, netns=path, pod=pod, env=profile)
+        assert deleted.returncode == 0, deleted
+    for outcome in (added, deleted):
+        imported = {line.split("|")[-1].strip().split(".")[0] for line in outcome.stderr.splitlines() if line.startswith("import time:")}
+        assert "msgspec" in imported and not imported & {"pyroute2", "asyncio", "grpc", "kubernetes", "typer"}
