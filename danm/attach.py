@@ -547,7 +547,7 @@ def build_delegated(
         attachment.ip4 = result4 or attachment.ip4
     if not attachment.reserved or not want6:
         attachment.ip6 = result6 or attachment.ip6
-    update_endpoint_addresses(client, attachment, deadline)
+    update_endpoint(client, attachment, delegation.mac_of(result, attachment.ifname), deadline)
     netns_path = invocation.env.netns
     link = pod_link(attachment, attachment.ifname)
     if attachment.device_id and is_userspace_device(invocation, attachment.device_id):
@@ -581,16 +581,19 @@ def is_userspace_device(invocation: Invocation, device_id: str) -> bool:
     return sriov.is_userspace(device_id, invocation.conf.sysfs_root)
 
 
-def update_endpoint_addresses(client: kube.ApiClient, attachment: Attachment, deadline: float) -> None:
-    """§4.5: a delegate's own IPAM decided the addresses; the DanmEp records them."""
+def update_endpoint(client: kube.ApiClient, attachment: Attachment, mac: str, deadline: float) -> None:
+    """§4.5: what the delegate decided (its own IPAM's addresses, the interface's MAC) goes into
+    the DanmEp. An SR-IOV VF's MAC read from the PF stays."""
     endpoint = attachment.endpoint
     if endpoint is None:
         return
     interface = endpoint.spec.interface
-    if interface.address == attachment.ip4 and interface.address_ipv6 == attachment.ip6:
+    wanted_mac = interface.mac_address or mac
+    if (interface.address, interface.address_ipv6, interface.mac_address) == (attachment.ip4, attachment.ip6, wanted_mac):
         return
     interface.address = attachment.ip4
     interface.address_ipv6 = attachment.ip6
+    interface.mac_address = wanted_mac
     attachment.endpoint = client.update(kube.DANMEPS, endpoint, deadline=deadline)
 
 

@@ -200,3 +200,11 @@ def addresses_of(result: Result) -> tuple[str, str]:
     from danm import cniresult
 
     return cniresult.to_endpoint_addresses(result)
+
+
+def mac_of(result: Result, ifname: str) -> str:
+    """The MAC the result reports for the pod's interface ``ifname`` ("" when it reports none)."""
+    for interface in result.interfaces:
+        if interface.name == ifname and interface.mac:
+            return interface.mac
+    return ""

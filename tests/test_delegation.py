@@ -111,6 +111,7 @@ def test_macvlan_dual_stack_with_routes_and_policy_routes(
         assert ip_json(path, "route", "show", "table", "50")[0]["dst"] == "10.77.0.0/16"
         (ep,) = [ep for ep in danmeps(client) if ep.spec.pod == pod]
         assert (ep.spec.interface.address, ep.spec.interface.address_ipv6) == (address4, address6)
+        assert ep.spec.interface.mac_address == link["address"]  # taken from the delegate's result
         assert bits(client, name) == (before[0] + 1, before[1] + 1)
         deleted = run(plugin, bins, "DEL", pod, path)
         assert deleted.returncode == 0, deleted
