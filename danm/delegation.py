@@ -41,6 +41,8 @@ class Context:
         self.netns = netns
         self.runtime_config = runtime_config
         self.cni_path = environ.get("CNI_PATH", "")
+        # GC releases other containers' interfaces: their ID, not the (absent) runtime one
+        self.container_id = environ.get("CNI_CONTAINERID", "")
 
     @property
     def versions_dir(self) -> str:
@@ -167,7 +169,9 @@ def add(context: Context, delegation: Delegation, ifname: str, where: str, deadl
 def delete(context: Context, delegation: Delegation, ifname: str, where: str, deadline: float) -> list[str]:
     """Run the chain's DELs in reverse; every plugin is asked even if one fails. Returns the
     failures (the caller decides whether they block)."""
-    env = delegate.delegate_environment(context.environ, "DEL", ifname, {"CNI_NETNS": context.netns})
+    env = delegate.delegate_environment(
+        context.environ, "DEL", ifname, {"CNI_NETNS": context.netns, "CNI_CONTAINERID": context.container_id}
+    )
     problems = []
     for step in reversed(delegation.steps):
         try:

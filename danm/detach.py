@@ -128,6 +128,7 @@ def teardown_delegate(invocation: Invocation, endpoint: DanmEp, network: Network
     strip = not ip4 and not ip6 and "none" in (interface.address, interface.address_ipv6)
     netns = endpoints.text(endpoint.spec.netns) or invocation.env.netns
     context = delegation.context_for(invocation.conf, invocation.environ, netns)
+    context.container_id = endpoints.text(endpoint.spec.container_id) or context.container_id
     where = f"DanmEp {endpoint.metadata.namespace}/{endpoint.metadata.name} ({interface.name})"
     device = endpoints.text(interface.device_id)
     try:

@@ -24,7 +24,8 @@ try:
 except ValueError:
     config = data.decode(errors="replace")
 entry = {{"plugin": {name!r}, "command": os.environ.get("CNI_COMMAND"), "ifname": os.environ.get("CNI_IFNAME"),
-          "netns": os.environ.get("CNI_NETNS"), "args": os.environ.get("CNI_ARGS"), "config": config}}
+          "netns": os.environ.get("CNI_NETNS"), "args": os.environ.get("CNI_ARGS"),
+          "containerid": os.environ.get("CNI_CONTAINERID"), "config": config}}
 with open({record!r}, "a") as record:
     record.write(json.dumps(entry) + "\\n")
 read_end, write_end = os.pipe()

@@ -415,3 +415,25 @@ def test_a_plain_delegated_interface_loads_no_netlink_library(
     for outcome in (added, deleted):
         imported = {line.split("|")[-1].strip().split(".")[0] for line in outcome.stderr.splitlines() if line.startswith("import time:")}
         assert "msgspec" in imported and not imported & {"pyroute2", "asyncio", "grpc", "kubernetes", "typer"}
+
+
+def test_gc_runs_the_orphans_delegate_del_with_its_own_container(
+    client: kube.ApiClient, kubeconfig: Path, tmp_path: Path, bins: CniBin, parent: str
+) -> None:
+    name = unique("gc")
+    create_network(client, name, network_type="macvlan", host_device=parent, cidr="10.93.0.0/24")
+    before = bits(client, name)
+    bins.record("macvlan")
+    plugin = plugin_for(kubeconfig, tmp_path, bins)
+    pod = unique("po-")
+    create_pod(client, pod, [{"network": name, "ip": "dynamic"}])
+    with netns() as path:
+        assert run(plugin, bins, "ADD", pod, path).returncode == 0
+        time.sleep(1.1)  # GC judges only what was created in an earlier second
+        collected = plugin.run("GC", env=bins.env(), **{"cni.dev/valid-attachments": []})
+        assert collected.returncode == 0, collected
+        (call,) = bins.calls("macvlan", "DEL")
+        assert (call["netns"], call["ifname"], call["containerid"]) == (path, "eth0", pod)
+        assert links_in(path) == {"lo"}
+    assert bits(client, name) == before
+    assert not [ep for ep in danmeps(client) if ep.spec.pod == pod]
