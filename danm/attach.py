@@ -561,6 +561,7 @@ def build_delegated(
             endpoint.spec.interface.mac_address,
             attachment.device_id,
             network.spec.options.vlan,
+            link.ipv6_enabled,
         )
         attachment.link = netlink.configure(netns_path, link, attachment.ifname)
     else:

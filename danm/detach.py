@@ -150,6 +150,9 @@ def remove_link(invocation: Invocation, endpoint: DanmEp) -> None:
     name = endpoint.spec.interface.name
     if netns and name and os.path.exists(netns):  # no pyroute2 import for a gone sandbox
         netlink.delete_link(netns, name)
+        if endpoints.text(endpoint.spec.interface.device_id):
+            # a DPDK VF's VLAN variant stands on a dummy named from the DanmEp (§3.6 step 1)
+            netlink.delete_link(netns, endpoint.metadata.name[: netlink.DPDK_DUMMY_NAME_LENGTH])
 
 
 def unreachable(invocation: Invocation, container_id: str, error: BaseException) -> None:

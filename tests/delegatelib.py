@@ -36,6 +36,32 @@ os.execv({real!r}, [{real!r}])
 """
 
 
+_FAKE = """#!{python}
+# A stand-in {name} plugin: records each call and answers ADD with a fixed result.
+import json, os, sys
+command = os.environ.get("CNI_COMMAND")
+if command == "VERSION":
+    print(json.dumps({{"cniVersion": "1.0.0", "supportedVersions": {versions}}}))
+    sys.exit(0)
+data = sys.stdin.buffer.read()
+config = json.loads(data)
+entry = {{"plugin": {name!r}, "command": command, "ifname": os.environ.get("CNI_IFNAME"),
+          "netns": os.environ.get("CNI_NETNS"), "args": os.environ.get("CNI_ARGS"),
+          "containerid": os.environ.get("CNI_CONTAINERID"), "config": config}}
+with open({record!r}, "a") as record:
+    record.write(json.dumps(entry) + "\\n")
+if command == "ADD":
+    result = json.loads({result!r})
+    result["cniVersion"] = config["cniVersion"]
+    for interface in result.get("interfaces", []):
+        if interface.get("name") == "placeholder":
+            interface["name"] = os.environ.get("CNI_IFNAME")
+        if interface.get("mac") == "from-device":  # 02:00:00:00:00:<last digit of deviceID + 1>
+            interface["mac"] = "02:00:00:00:00:%02x" % (int(config["deviceID"][-1], 16) + 1)
+    print(json.dumps(result))
+"""
+
+
 class CniBin:
     """A CNI_PATH directory put in front of the reference plugins."""
 
@@ -63,6 +89,15 @@ class CniBin:
         shim = self.directory / plugin
         shim.write_text(_SHIM.format(python=sys.executable, name=plugin, record=str(self.record_file), real=str(target)))
         shim.chmod(0o755)
+
+    def fake(self, name: str, versions: list[str], result: dict[str, Any]) -> None:
+        """A plugin that records each call (as ``record`` does) and answers ADD with ``result``
+        (its cniVersion set to the config's), creating nothing."""
+        text = _FAKE.format(
+            python=sys.executable, name=name, record=str(self.record_file),
+            versions=json.dumps(versions), result=json.dumps(result),
+        )
+        self.script(name, text)
 
     def script(self, name: str, text: str) -> None:
         path = self.directory / name
