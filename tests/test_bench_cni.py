@@ -13,7 +13,7 @@ KEYS = {
     "danm_1if_ms", "go_1if_ms", "ratio_1if", "danm_3if_ms", "go_3if_ms", "ratio_3if",
     "apiserver_cpu_ms_1if", "apiserver_cpu_ms_3if", "import_ms_add", "import_ms_del",
     "lazy_import_ms_add", "lazy_import_ms_del", "verb_ms_add", "verb_ms_del", "python_start_ms",
-    "danm_version_ms", "peak_rss_kb_add", "peak_rss_kb_del", "go_peak_rss_kb", "target_ratio_1if",
+    "danm_version_ms", "pre_verb_ms_add", "pre_verb_ms_del", "exit_ms_add", "exit_ms_del", "peak_rss_kb_add", "peak_rss_kb_del", "go_peak_rss_kb", "target_ratio_1if",
 }
 
 
@@ -41,7 +41,8 @@ def test_smoke_run_reports_consistent_figures_and_cleans_up() -> None:
     # the import profile saw danm's modules, some of them loaded lazily by the verb
     for verb in ("add", "del"):
         assert 0 < figures[f"lazy_import_ms_{verb}"] < figures[f"import_ms_{verb}"]
-        assert 0 < figures[f"verb_ms_{verb}"] < figures[f"danm_{verb}_ms_1if"]
+        wall = figures[f"danm_{verb}_ms_1if"]
+        assert 0 < figures[f"verb_ms_{verb}"] < wall and 0 < figures[f"pre_verb_ms_{verb}"] < wall
         assert 10_000 < figures[f"peak_rss_kb_{verb}"] < 1_000_000  # a Python process, in KiB
     assert 0 < figures["python_start_ms"] < figures["danm_version_ms"] + 50
     assert "ratio danm/Go, 1 interface(s)" in done.stdout  # the readable table precedes the JSON
