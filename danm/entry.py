@@ -10,10 +10,26 @@ environment before anything slow is imported. Only the human-facing command line
 - anything else: the command line (``danm.cli``).
 """
 
+from __future__ import annotations
+
 import os
 import sys
 
+# typing costs milliseconds; this module runs for every CNI call and needs it only for mypy
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
+
 FAKEIPAM_NAME = "fakeipam"
+
+
+def exit_now(status: int) -> NoReturn:
+    """End a CNI process the way a Go plugin ends: the answer is written, so the interpreter's
+    teardown (module and object finalisation, ~14 ms) buys nothing. Logs are written with
+    os.write; stdout and stderr are flushed here."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def main() -> int:
@@ -22,11 +38,11 @@ def main() -> int:
     if program == FAKEIPAM_NAME or args == [FAKEIPAM_NAME]:
         from danm import fakeipam
 
-        return fakeipam.main()
+        exit_now(fakeipam.main())
     if (not args and "CNI_COMMAND" in os.environ) or args == ["cni"]:
         from danm import cni
 
-        return cni.main()
+        exit_now(cni.main())
     from danm import cli
 
     return cli.run(args)

@@ -130,11 +130,12 @@ def test_checks_before_anything_is_created() -> None:
     with pytest.raises(cni.CniFailure, match="rt_tables") as caught:
         attach.check_attachment(routed, "ns")
     assert caught.value.code == 7
-    delegated = attachment()
-    delegated.network.spec.network_type = "macvlan"
+    unsafe = attach.Attachment(0, InterfaceRequest(network="net"), make_network(), "eth0", "eth9")
+    unsafe.network.spec.network_type = "../../bin/sh"
+    unsafe.backend = "static"
     with pytest.raises(cni.CniFailure) as caught:
-        attach.check_attachment(delegated, "ns")
-    assert caught.value.code == 104
+        attach.check_attachment(unsafe, "ns")
+    assert caught.value.code == 7 and "NetworkType" in caught.value.msg
     # the type is compared case-insensitively (§11.11)
     upper = attachment()
     upper.network.spec.network_type = "IPVLAN"
