@@ -92,6 +92,8 @@ def test_macvlan_dual_stack_with_routes_and_policy_routes(
             "cniVersion": "1.0.0", "name": name, "type": "macvlan", "master": parent, "mode": "bridge", "mtu": 1400,
         }
         assert call["ifname"] == "eth0"
+        # the runtime's CNI_ARGS reach the delegate, which is told to ignore the K8S_ keys
+        assert call["args"].startswith("IgnoreUnknown=1;") and f"K8S_POD_NAME={pod}" in call["args"]
         if ipam_plugin == "fakeipam":
             assert ipam == {"type": "fakeipam", "ips": [{"ipcidr": address4, "version": 4}, {"ipcidr": address6, "version": 6}]}
         else:
