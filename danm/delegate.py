@@ -97,7 +97,7 @@ def execute(binary: str, stdin: bytes, env: Mapping[str, str], deadline: float) 
         close_fds=True,
     )
     try:
-        stdout, stderr = process.communicate(stdin, timeout=max(0.001, deadline - started))
+        stdout, stderr = process.communicate(stdin, timeout=min(max(0.001, deadline - started), 86400.0))
     except subprocess.TimeoutExpired:
         _kill_group(process)
         raise CniFailure(
@@ -190,7 +190,10 @@ def supported_versions(binary: str, env: Mapping[str, str], cache_dir: str, dead
     versions = _ask_versions(binary, env, deadline)
     try:
         os.makedirs(cache_dir, mode=0o700, exist_ok=True)
-        temporary = f"{path}.{os.getpid()}.tmp"
+        import threading
+
+        # one temporary name per thread: the interfaces of one ADD ask concurrently
+        temporary = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
         with open(temporary, "w", encoding="utf-8") as fresh:
             fresh.write(f"{fingerprint}\n{' '.join(versions)}\n")
         os.replace(temporary, path)
