@@ -54,6 +54,7 @@ LEGACY_NAMING: Final = "legacy"
 IFNAMSIZ: Final = 15
 # How long a rollback may take, on top of the interface deadline that may have expired.
 ROLLBACK_SECONDS: Final = 30.0
+NETWORK_STATUS_SECONDS: Final = 10.0
 
 
 class Attachment:
@@ -77,6 +78,7 @@ class Attachment:
         self.device_id = ""  # SR-IOV: the VF taken from the network's device pool
         self.delegation: delegation.Delegation | None = None
         self.delegate_ran = False  # a delegate ADD started: the rollback runs its DEL
+        self.dummy_created = False  # a DPDK stand-in exists (the rollback removes it too)
 
     @property
     def kind(self) -> str:
@@ -382,19 +384,27 @@ def default_network(client: kube.ApiClient, namespace: str, deadline: float) -> 
 
 
 def remove_stale(invocation: Invocation, client: kube.ApiClient, pod: Pod, deadline: float) -> None:
-    """Release DanmEps of this pod UID left by an ADD that never saw its DEL (§2.16)."""
+    """Release DanmEps of this pod UID left by an ADD that never saw its DEL (§2.16): their
+    delegate state, links, DanmEps and addresses. Errors are logged, never fatal to this ADD."""
+    from danm import detach
+
     uid = pod.metadata.uid
     if not uid:
         return
-    found, _ = client.list(kube.DANMEPS, pod.metadata.namespace, DanmEp, deadline=deadline)
+    try:
+        found, _ = client.list(kube.DANMEPS, pod.metadata.namespace, DanmEp, deadline=deadline)
+    except kube.KubeError as error:
+        invocation.log.warning("endpoint.stale-lookup-failed", str(error))
+        return
     for endpoint in found:
         spec = endpoint.spec
         if endpoints.text(spec.pod_uid) != uid or spec.pod != pod.metadata.name:
             continue
-        netns = endpoints.text(spec.netns)
-        if netns and os.path.exists(netns):
-            netlink.delete_link(netns, spec.interface.name)
-        endpoints.release(client, endpoint, deadline)
+        try:
+            detach.release_endpoint(invocation, client, endpoint, deadline)
+        except Exception as error:
+            invocation.log.warning("endpoint.stale-release-failed", str(error), endpoint=endpoint.metadata.name)
+            continue
         invocation.log.warning(
             "endpoint.stale",
             "released a DanmEp of this pod left by an earlier sandbox",
@@ -488,6 +498,7 @@ def build_interface(
             node=node,
             ip4=attachment.ip4,
             ip6=attachment.ip6,
+            cni_network=invocation.conf.name,
         )
         if attachment.device_id:
             endpoint.spec.interface.device_id = attachment.device_id
@@ -506,7 +517,7 @@ def build_interface(
             for warning in attachment.link.warnings:
                 invocation.log.warning("interface.configure", warning, interface=attachment.ifname)
         attachment.finished = True
-    except Exception as error:  # every failure is this interface's error, reported in aggregate
+    except BaseException as error:  # every failure is this interface's error, reported in aggregate
         attachment.error = failure_from(error)
 
 
@@ -563,6 +574,7 @@ def build_delegated(
             network.spec.options.vlan,
             link.ipv6_enabled,
         )
+        attachment.dummy_created = True
         attachment.link = netlink.configure(netns_path, link, attachment.ifname)
     else:
         attachment.link = netlink.post_process(netns_path, link)
@@ -604,47 +616,63 @@ def _check_stop(stop: threading.Event) -> None:
 
 
 def rollback(invocation: Invocation, client: kube.ApiClient, attachments: list[Attachment]) -> None:
-    """Remove every link, DanmEp and reservation of this ADD (workers have all stopped)."""
-    from danm import ipam
-
+    """Remove every link, DanmEp and reservation of this ADD (workers have all stopped). Each
+    step is tried on its own: a failing delegate DEL must not keep the addresses reserved."""
     deadline = time.monotonic() + ROLLBACK_SECONDS
-    netns_path = invocation.env.netns
     ours: set[str] = set()
-    context = delegation_context(invocation)
     for attachment in attachments:
-        try:
-            chain = attachment.delegation
-            if chain is not None and attachment.delegate_ran:
-                for problem in delegation.delete(context, chain, attachment.ifname, attachment.describe(), deadline):
-                    invocation.log.error("rollback.delegate-failed", problem, interface=attachment.ifname)
-                if attachment.network.spec.network_type.lower() == delegconf.FLANNEL:
-                    delegation.flannel_cleanup(invocation.environ, [attachment.ip4, attachment.ip6])
-            if attachment.link is not None:
-                # (a failed creation removed its own link; never touch a name that was not ours)
-                netlink.delete_link(netns_path, attachment.ifname)
-            if attachment.endpoint is not None:
-                ours.add(attachment.endpoint.metadata.name)
-                endpoints.delete(client, attachment.endpoint, deadline)
-            if attachment.reserved:
-                ipam.free_on_api(
-                    client,
-                    attachment.kind,
-                    attachment.network_namespace,
-                    attachment.network.metadata.name,
-                    attachment.ip4,
-                    attachment.ip6,
-                    deadline,
+        if attachment.endpoint is not None:
+            ours.add(attachment.endpoint.metadata.name)
+        for step in ("delegate", "link", "endpoint", "addresses"):
+            try:
+                undo(invocation, client, attachment, step, deadline)
+            except BaseException as error:  # a rollback goes on; ThreadNetnsLost included
+                invocation.log.error(
+                    "rollback.failed", f"{step}: {error}", network=attachment.network.metadata.name, interface=attachment.ifname
                 )
-        except Exception as error:
-            invocation.log.error("rollback.failed", str(error), network=attachment.network.metadata.name, interface=attachment.ifname)
-    # DanmEps whose creation answer was lost still carry this container's labels.
+    # DanmEps whose creation answer was lost, or an earlier ADD's, still carry the container's labels.
     try:
         container = invocation.pod_args(True)
         for endpoint in endpoints.of_container(client, container.infra_container_id, container.namespace, deadline):
             if endpoint.metadata.name not in ours:
-                endpoints.delete(client, endpoint, deadline)
-    except Exception as error:
-        invocation.log.error("rollback.failed", str(error))
+                endpoints.release(client, endpoint, deadline)
+    except Exception as sweep_error:
+        invocation.log.error("rollback.failed", str(sweep_error))
+
+
+def undo(invocation: Invocation, client: kube.ApiClient, attachment: Attachment, step: str, deadline: float) -> None:
+    """One step of one interface's rollback."""
+    from danm import ipam
+
+    netns_path = invocation.env.netns
+    if step == "delegate":
+        chain = attachment.delegation
+        if chain is not None and attachment.delegate_ran:
+            context = delegation_context(invocation)
+            plugin_deadline = min(deadline, time.monotonic() + invocation.conf.delegate_deadline)
+            for problem in delegation.delete(context, chain, attachment.ifname, attachment.describe(), plugin_deadline):
+                invocation.log.error("rollback.delegate-failed", problem, interface=attachment.ifname)
+            if attachment.network.spec.network_type.lower() == delegconf.FLANNEL:
+                delegation.flannel_cleanup(invocation.environ, [attachment.ip4, attachment.ip6])
+    elif step == "link":
+        # (a failed creation removed its own link; never touch a name that was not ours)
+        if attachment.link is not None or attachment.dummy_created:
+            netlink.delete_link(netns_path, attachment.ifname)
+        if attachment.dummy_created and attachment.endpoint is not None:
+            netlink.delete_link(netns_path, attachment.endpoint.metadata.name[: netlink.DPDK_DUMMY_NAME_LENGTH])
+    elif step == "endpoint":
+        if attachment.endpoint is not None:
+            endpoints.delete(client, attachment.endpoint, deadline)
+    elif attachment.reserved:  # the addresses this ADD reserved are its own to free
+        ipam.free_on_api(
+            client,
+            attachment.kind,
+            attachment.network_namespace,
+            attachment.network.metadata.name,
+            attachment.ip4,
+            attachment.ip6,
+            deadline,
+        )
 
 
 def write_network_status(invocation: Invocation, client: kube.ApiClient, pod: Pod, attachments: list[Attachment]) -> None:
@@ -654,7 +682,7 @@ def write_network_status(invocation: Invocation, client: kube.ApiClient, pod: Po
     from danm import networkstatus
 
     try:
-        networkstatus.write(client, pod, networkstatus.entries(attachments), invocation.deadline() + 5.0)
+        networkstatus.write(client, pod, networkstatus.entries(attachments), time.monotonic() + NETWORK_STATUS_SECONDS)
     except Exception as error:
         invocation.log.warning("network-status.failed", str(error))
 

@@ -98,12 +98,13 @@ class PodArgs:
         self.uid = uid
 
 
-def parse_cni_args(text: str, container_id: str, require_pod: bool) -> PodArgs:
+def parse_cni_args(text: str, container_id: str, require_pod: bool, strict: bool = True) -> PodArgs:
     """Decode CNI_ARGS (``K=V;K=V``). Unknown keys are refused unless IgnoreUnknown is true.
 
     The sandbox's container ID is K8S_POD_INFRA_CONTAINER_ID, falling back to CNI_CONTAINERID
     (runtimes set both to the same value). ``require_pod``: the pod's namespace and name must be
-    present (ADD, CHECK).
+    present (ADD, CHECK). ``strict`` False (DEL): malformed pairs and unknown keys are ignored,
+    as a teardown must not fail forever over what an ADD would have refused.
     """
     values: dict[str, str] = {}
     unknown: list[str] = []
@@ -111,6 +112,8 @@ def parse_cni_args(text: str, container_id: str, require_pod: bool) -> PodArgs:
         if not pair:
             continue
         key, sep, value = pair.partition("=")
+        if not strict and (not sep or not key or key in values):
+            continue
         if not sep or not key:
             raise CniFailure(ERR_INVALID_ENVIRONMENT, f"CNI_ARGS: malformed pair {pair!r}", "expected K=V pairs separated by ';'")
         if key in values:
@@ -119,7 +122,7 @@ def parse_cni_args(text: str, container_id: str, require_pod: bool) -> PodArgs:
         if key not in KNOWN_ARGS:
             unknown.append(key)
     ignore_unknown = values.get("IgnoreUnknown", "").lower() in ("1", "true")
-    if unknown and not ignore_unknown:
+    if unknown and not ignore_unknown and strict:
         raise CniFailure(
             ERR_INVALID_ENVIRONMENT,
             "CNI_ARGS: unknown key(s) " + ", ".join(unknown),
@@ -194,6 +197,8 @@ def decode_config(stdin: bytes) -> DanmNetConf:
         ("maxConcurrentInvocations", conf.max_concurrent >= 0),
         ("delRetrySeconds", conf.del_retry_seconds >= 0),
         ("statusCacheSeconds", conf.status_cache_seconds >= 0),
+        ("gcMinAgeSeconds", conf.gc_min_age >= 0),
+        ("delegateDeadlineSeconds", conf.delegate_deadline > 0),
         ("logMaxBytes", conf.log_max_bytes >= 0),
         ("logBackups", conf.log_backups >= 0),
         ("logLevel", conf.log_level in ("debug", "info", "warning", "error")),
@@ -270,6 +275,10 @@ def run(env: Mapping[str, str], stdin: bytes) -> tuple[int, bytes]:
         return 0, invocation.execute(cni_env, conf, version, env, stdin)
     except CniFailure as failure:
         return 1, error_reply(failure, version)
+    except BaseException as crash:  # a bug still answers in CNI's terms, never a traceback
+        if isinstance(crash, (KeyboardInterrupt, SystemExit)):
+            raise
+        return 1, error_reply(CniFailure(ERR_INTERNAL, f"internal error: {crash!r}"), version)
 
 
 def main() -> int:

@@ -187,7 +187,10 @@ def supported_versions(binary: str, env: Mapping[str, str], cache_dir: str, dead
             return lines[1].split()
     except OSError:
         pass
-    versions = _ask_versions(binary, env, deadline)
+    try:
+        versions = _ask_versions(binary, env, deadline)
+    except _NoVersion as legacy:
+        return [str(legacy)]
     try:
         os.makedirs(cache_dir, mode=0o700, exist_ok=True)
         import threading
@@ -211,16 +214,20 @@ def _ask_versions(binary: str, env: Mapping[str, str], deadline: float) -> list[
     version_env["CNI_COMMAND"] = "VERSION"
     run = execute(binary, b'{"cniVersion":"0.1.0"}', version_env, deadline)
     if run.returncode != 0:
-        return [LEGACY_VERSION]
+        raise _NoVersion(LEGACY_VERSION)
     try:
         return msgspec.json.decode(run.stdout, type=VersionReply).supported_versions
     except (msgspec.DecodeError, ValueError):
-        return [LEGACY_VERSION]
+        raise _NoVersion(LEGACY_VERSION) from None
+
+
+class _NoVersion(Exception):
+    """A plugin gave no VERSION answer: 0.1.0 is assumed, but not cached (it may be transient)."""
 
 
 def best_version(supported: list[str], ceiling: str = "") -> str:
-    """The highest version both sides read, at most ``ceiling`` (a static file's own version
-    is respected); "" when there is none."""
+    """The highest version both sides read, at most ``ceiling`` when given; "" when there is
+    none."""
     limit = READABLE_VERSIONS.index(ceiling) if ceiling in READABLE_VERSIONS else len(READABLE_VERSIONS) - 1
     for version in reversed(READABLE_VERSIONS[: limit + 1]):
         if version in supported:

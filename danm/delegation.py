@@ -58,6 +58,10 @@ def context_for(conf: DanmNetConf, environ: Mapping[str, str], netns: str) -> Co
     return Context(conf, environ, netns, decoded)
 
 
+class DeviceGone(CniFailure):
+    """The SR-IOV device (or its PF) is no longer there (DEL goes on without the delegate)."""
+
+
 class Step:
     """One plugin of the chain: its binary and the config it was (or will be) given."""
 
@@ -117,7 +121,7 @@ def build(
         try:
             config = sriov.sriov_config(name, version, device_id, spec.options.vlan, context.conf.sysfs_root, ipam)
         except sriov.SriovError as error:
-            raise CniFailure(ERR_DELEGATE, str(error)) from None
+            raise DeviceGone(ERR_DELEGATE, str(error)) from None
         return Delegation(name, version, [Step(delegconf.SRIOV, binary, config)])
     static = delegconf.load_static(context.conf.cni_dir, spec.network_id)
     plugins = delegconf.with_ipam(static.plugins(), ipam, strip_ipam)

@@ -5,8 +5,8 @@
   danm.sriov). Both always use danm's IPAM.
 * Every other type reads ``<cniDir>/<NetworkID>.conf`` or ``.conflist`` as an opaque JSON
   object: plugin-specific keys survive untouched and integers stay integers; only ``ipam`` is
-  replaced (danm allocated) or removed (``ip: none``), and ``name``/``cniVersion``/
-  ``runtimeConfig`` are set as libcni sets them.
+  replaced (danm allocated) or removed (``ip: none``); ``name`` and ``runtimeConfig`` are set as
+  libcni sets them, and ``cniVersion`` is the highest version every plugin of the chain speaks.
 * A conflist is a chain: ADD in order, each plugin getting the previous one's result as
   ``prevResult``; DEL in reverse.
 """
@@ -29,6 +29,10 @@ BUILTIN_TYPES: Final = ("", "ipvlan")
 FLANNEL: Final = "flannel"
 
 JsonObject = dict[str, Any]
+
+
+class ConfigGone(CniFailure):
+    """A static delegate's file is not there (DEL goes on without the delegate)."""
 
 
 def backend(network_type: str) -> str:
@@ -148,7 +152,7 @@ def load_static(cni_dir: str, network_id: str) -> StaticConfig:
         if not isinstance(document, dict):
             raise CniFailure(ERR_INVALID_CONFIG, f"CNI config {path} is not a JSON object")
         return StaticConfig(path, document)
-    raise CniFailure(
+    raise ConfigGone(
         ERR_DELEGATE,
         f"no CNI config {network_id}.conf or {network_id}.conflist in {cni_dir} (the network's NetworkID names it)",
     )

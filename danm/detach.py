@@ -56,7 +56,8 @@ def recorded_endpoints(invocation: Invocation, container_id: str) -> list[nodest
 
 
 def delete(invocation: Invocation) -> None:
-    args = invocation.pod_args(require_pod=False)
+    # lenient: a DEL must not fail forever over CNI_ARGS an ADD would have refused
+    args = invocation.pod_args(require_pod=False, strict=False)
     container_id = args.infra_container_id
     log = invocation.log
     if args.namespace:
@@ -68,6 +69,9 @@ def delete(invocation: Invocation) -> None:
         errors = release_all(invocation, client, found)
     except _UNREACHABLE as error:
         unreachable(invocation, container_id, error)
+        return
+    except Exception as other:  # no kubeconfig, danm's CRDs gone...: retried too, but bounded
+        unreachable(invocation, container_id, other)
         return
     if errors:
         first = errors[0]
@@ -92,16 +96,10 @@ def release_all(invocation: Invocation, client: kube.ApiClient, found: list[Danm
 
     def release_one(endpoint: DanmEp) -> None:
         try:
-            deadline = time.monotonic() + invocation.conf.interface_deadline
-            kind, namespace, name = endpoints.network_ref(endpoint)
-            network = endpoints.get_network(client, kind, namespace, name, deadline)
-            if network is not None and delegconf.backend(endpoint.spec.network_type) != "builtin":
-                teardown_delegate(invocation, endpoint, network, deadline)
-            remove_link(invocation, endpoint)
-            endpoints.release_with(client, endpoint, network, deadline)
-        except Exception as error:
+            release_endpoint(invocation, client, endpoint, time.monotonic() + invocation.conf.interface_deadline)
+        except BaseException as error:  # recorded, ThreadNetnsLost included: DEL must not pass over it
             with lock:
-                errors.append(error)
+                errors.append(error if isinstance(error, Exception) else RuntimeError(str(error)))
 
     if len(found) == 1:
         release_one(found[0])
@@ -112,6 +110,17 @@ def release_all(invocation: Invocation, client: kube.ApiClient, found: list[Danm
     for thread in threads:
         thread.join()
     return errors
+
+
+def release_endpoint(invocation: Invocation, client: kube.ApiClient, endpoint: DanmEp, deadline: float) -> None:
+    """Everything an interface holds: the delegate's state (its DEL), the link, the DanmEp and
+    danm's addresses."""
+    kind, namespace, name = endpoints.network_ref(endpoint)
+    network = endpoints.get_network(client, kind, namespace, name, deadline)
+    if network is not None and delegconf.backend(endpoint.spec.network_type) != "builtin":
+        teardown_delegate(invocation, endpoint, network, deadline)
+    remove_link(invocation, endpoint)
+    endpoints.release_with(client, endpoint, network, deadline)
 
 
 def teardown_delegate(invocation: Invocation, endpoint: DanmEp, network: Network, deadline: float) -> None:
@@ -133,7 +142,7 @@ def teardown_delegate(invocation: Invocation, endpoint: DanmEp, network: Network
     device = endpoints.text(interface.device_id)
     try:
         chain = delegation.build(context, network, ip4, ip6, strip, device, deadline)
-    except CniFailure as missing:
+    except (delegconf.ConfigGone, delegation.DeviceGone) as missing:
         invocation.log.warning("delegate.skipped", f"{where}: {missing.msg}; the delegate's DEL is skipped")
         return
     plugin_deadline = min(deadline, time.monotonic() + invocation.conf.delegate_deadline)
@@ -172,7 +181,8 @@ def unreachable(invocation: Invocation, container_id: str, error: BaseException)
                 netlink.delete_link(netns, entry.interface)
             except netlink.LinkError as link_error:
                 log.warning("link.delete-failed", str(link_error), interface=entry.interface)
-    give_up_or_retry(invocation, container_id, ERR_TRY_AGAIN, f"the API server cannot be used: {error}")
+    code = ERR_TRY_AGAIN if isinstance(error, _UNREACHABLE) else failure_from(error).code
+    give_up_or_retry(invocation, container_id, code, f"the API server cannot be used: {error}")
 
 
 def give_up_or_retry(invocation: Invocation, container_id: str, code: int, reason: str) -> None:
@@ -229,14 +239,33 @@ def created_before(endpoint: DanmEp, moment: float) -> bool:
 
 
 def orphans(found: list[DanmEp], valid: set[str], moment: float) -> list[DanmEp]:
-    """DanmEps whose container the runtime no longer has, older than the GC call. The runtime's
-    ifname (eth0) is not danm's (eth1, ext2...): only the container ID is compared."""
+    """DanmEps whose container the runtime no longer has, created before ``moment``. The
+    runtime's ifname (eth0) is not danm's (eth1, ext2...): only the container ID is compared."""
     result = []
     for endpoint in found:
         container_id = endpoints.text(endpoint.spec.container_id)
         if container_id and container_id not in valid and created_before(endpoint, moment):
             result.append(endpoint)
     return result
+
+
+def judged_by(endpoint: DanmEp, cni_network: str) -> str:
+    """Whether this GC may judge the DanmEp: "yes" (made under this CNI network name), "no"
+    (another name: its runtime list is not ours), or "pod" (no such label: the original's, or
+    older; released only when its pod is gone)."""
+    made_by = (endpoint.metadata.labels or {}).get(endpoints.LABEL_CNI_NETWORK)
+    if made_by is None:
+        return "pod"
+    return "yes" if made_by == endpoints.label_value(cni_network) else "no"
+
+
+def pod_is_gone(client: kube.ApiClient, endpoint: DanmEp, deadline: float) -> bool:
+    try:
+        pod = client.get(kube.PODS, endpoint.metadata.namespace, endpoint.spec.pod, Pod, deadline=deadline)
+    except kube.NotFound:
+        return True
+    uid = endpoints.text(endpoint.spec.pod_uid)
+    return bool(uid) and pod.metadata.uid != uid
 
 
 def gc(invocation: Invocation) -> None:
@@ -251,8 +280,14 @@ def gc(invocation: Invocation) -> None:
     valid = {attachment.container_id for attachment in attachments}
     client = invocation.client()
     node = invocation.node_name()
-    found = endpoints.of_node(client, node, socket.gethostname(), invocation.deadline())
-    stale = orphans(found, valid, started)
+    deadline = invocation.deadline()
+    found = endpoints.of_node(client, node, socket.gethostname(), deadline)
+    candidates = orphans(found, valid, started - invocation.conf.gc_min_age)
+    stale = []
+    for endpoint in candidates:
+        verdict = judged_by(endpoint, invocation.conf.name)
+        if verdict == "yes" or (verdict == "pod" and pod_is_gone(client, endpoint, deadline)):
+            stale.append(endpoint)
     errors = release_all(invocation, client, stale)
     for endpoint in stale:
         nodestate.remove_tombstone(attachments_dir(invocation), endpoints.text(endpoint.spec.container_id))

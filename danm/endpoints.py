@@ -39,6 +39,8 @@ IDENTITY_PREFIX: Final = "danm.io/"
 LABEL_CID_HASH: Final = "danm.io/cid-hash"
 LABEL_NODE: Final = "danm.io/node"
 LABEL_POD_UID: Final = "danm.io/pod-uid"
+# the CNI network name (danm's config "name") that made the interface: GC only judges its own
+LABEL_CNI_NETWORK: Final = "danm.io/cni-network"
 _HASH_CHARS: Final = 40  # 160 bits of sha256: collisions are verified away against spec.CID
 
 
@@ -46,17 +48,23 @@ def container_hash(container_id: str) -> str:
     return hashlib.sha256(container_id.encode()).hexdigest()[:_HASH_CHARS]
 
 
+def label_value(text: str) -> str:
+    """``text`` itself when it is a valid label value, else a hash of it."""
+    if labels.label_value_error(text) is None:
+        return text
+    return "sha-" + hashlib.sha256(text.encode()).hexdigest()[:_HASH_CHARS]
+
+
 def node_label(node: str) -> str:
-    """The node name itself when it is a valid label value, else a hash of it."""
-    if labels.label_value_error(node) is None:
-        return node
-    return "sha-" + hashlib.sha256(node.encode()).hexdigest()[:_HASH_CHARS]
+    return label_value(node)
 
 
-def identity_labels(container_id: str, node: str, pod_uid: str) -> dict[str, str]:
+def identity_labels(container_id: str, node: str, pod_uid: str, cni_network: str = "") -> dict[str, str]:
     result = {LABEL_CID_HASH: container_hash(container_id), LABEL_NODE: node_label(node)}
     if pod_uid and labels.label_value_error(pod_uid) is None:
         result[LABEL_POD_UID] = pod_uid
+    if cni_network:
+        result[LABEL_CNI_NETWORK] = label_value(cni_network)
     return result
 
 
@@ -80,6 +88,7 @@ def new_endpoint(
     node: str,
     ip4: str,
     ip6: str,
+    cni_network: str = "",
 ) -> DanmEp:
     """A DanmEp for a new interface, named by a fresh UUID (its EndpointID, as the original)."""
     endpoint_id = str(uuid.uuid4())
@@ -87,7 +96,7 @@ def new_endpoint(
         metadata=ObjectMeta(
             name=endpoint_id,
             namespace=namespace,
-            labels=endpoint_labels(pod_labels, identity_labels(container_id, node, pod_uid)),
+            labels=endpoint_labels(pod_labels, identity_labels(container_id, node, pod_uid, cni_network)),
         ),
         spec=EndpointSpec(
             network_name=network.metadata.name,
@@ -186,22 +195,32 @@ def release(client: kube.ApiClient, endpoint: DanmEp, deadline: float) -> bool:
 
 
 def release_with(client: kube.ApiClient, endpoint: DanmEp, network: Network | None, deadline: float) -> None:
-    """``release`` with the endpoint's network already read (None: it no longer exists)."""
-    if network is not None:
-        options = network.spec.options
-        pool6 = options.allocation_pool_v6
-        address = endpoint.spec.interface
-        # each family only when it lies in the range danm tracks (§11.33: one rule for both)
-        ip4 = address.address if ipam.allocated_by_danm(address.address, options.cidr) else ""
-        ip6 = address.address_ipv6 if pool6 is not None and ipam.allocated_by_danm(address.address_ipv6, pool6.cidr) else ""
-        if ip4 or ip6:
-            kind, namespace, name = network_ref(endpoint)
-            ipam.free_on_api(client, kind, namespace, name, ip4, ip6, deadline)
-    delete(client, endpoint, deadline)
+    """``release`` with the endpoint's network already read (None: it no longer exists).
+
+    The DanmEp goes first and its addresses are freed only when this call deleted it: freeing
+    first, a DEL retried after a failed DELETE would free an address that another pod may hold
+    by then (two pods, one IP). The other order can only leak, which `danm ipam check` finds.
+    """
+    if not delete(client, endpoint, deadline) or network is None:
+        return
+    options = network.spec.options
+    pool6 = options.allocation_pool_v6
+    address = endpoint.spec.interface
+    # each family only when it lies in the range danm tracks (§11.33: one rule for both)
+    ip4 = address.address if ipam.allocated_by_danm(address.address, options.cidr) else ""
+    ip6 = address.address_ipv6 if pool6 is not None and ipam.allocated_by_danm(address.address_ipv6, pool6.cidr) else ""
+    if ip4 or ip6:
+        kind, namespace, name = network_ref(endpoint)
+        ipam.free_on_api(client, kind, namespace, name, ip4, ip6, deadline)
 
 
-def delete(client: kube.ApiClient, endpoint: DanmEp, deadline: float) -> None:
+def delete(client: kube.ApiClient, endpoint: DanmEp, deadline: float) -> bool:
+    """Delete the DanmEp (this very object: its UID is a precondition); False when it was gone."""
+    preconditions = {"uid": endpoint.metadata.uid} if endpoint.metadata.uid else None
     try:
-        client.delete(kube.DANMEPS, endpoint.metadata.namespace, endpoint.metadata.name, deadline=deadline)
+        client.delete(
+            kube.DANMEPS, endpoint.metadata.namespace, endpoint.metadata.name, preconditions=preconditions, deadline=deadline
+        )
     except kube.NotFound:
-        pass
+        return False
+    return True

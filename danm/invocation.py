@@ -81,9 +81,9 @@ class Invocation:
         """The deadline of the invocation's API work and of each interface."""
         return self.started + self.conf.interface_deadline
 
-    def pod_args(self, require_pod: bool) -> PodArgs:
+    def pod_args(self, require_pod: bool, strict: bool = True) -> PodArgs:
         if self._pod_args is None:
-            self._pod_args = parse_cni_args(self.env.args, self.env.container_id, require_pod)
+            self._pod_args = parse_cni_args(self.env.args, self.env.container_id, require_pod, strict)
         return self._pod_args
 
     def client(self) -> kube.ApiClient:

@@ -364,6 +364,7 @@ class DanmNetConf(
         "delegate_deadline": "delegateDeadlineSeconds",
         "kubelet_socket": "podResourcesSocket",
         "sysfs_root": "sysfsRoot",
+        "gc_min_age": "gcMinAgeSeconds",
     },
 ):
     """danm's own CNI network config. Unknown keys (runtime additions, ``*_comment``) are ignored."""
@@ -405,6 +406,9 @@ class DanmNetConf(
     # kubelet's PodResources API, for the device IDs of SR-IOV device pools
     kubelet_socket: str = "/var/lib/kubelet/pod-resources/kubelet.sock"
     sysfs_root: str = "/sys"
+    # GC judges only DanmEps at least this old by the node's clock: the API server's creation
+    # timestamps come from another clock, and an ADD may be in flight as GC starts
+    gc_min_age: float = 60.0
 
 
 class ValidAttachment(Struct, rename={"container_id": "containerID"}):

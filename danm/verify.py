@@ -22,6 +22,10 @@ def differences(endpoint: DanmEp, network: Network | None, observed: netlink.Obs
     interface = endpoint.spec.interface
     name = interface.name
     if observed is None:
+        from danm import delegconf
+
+        if delegconf.backend(endpoint.spec.network_type) != "builtin":
+            return []  # delegates may serve user-space interfaces; ADD accepted them linkless
         return [f"interface {name} does not exist"]
     problems = []
     if not observed.up:
@@ -42,11 +46,11 @@ def differences(endpoint: DanmEp, network: Network | None, observed: netlink.Obs
     for address, routes, proutes, host_bits in families:
         if "/" not in address:
             continue
-        wanted += [(MAIN_TABLE, destination, gateway) for destination, gateway in (routes or {}).items()]
+        wanted += [(MAIN_TABLE, destination, gateway) for destination, gateway in _usable(routes)]
         if options.rt_tables and proutes:
             table = options.rt_tables
             rules.append((netlink.rule_priority(table), f"{address.split('/', 1)[0]}/{host_bits}", table))
-            wanted += [(table, destination, gateway) for destination, gateway in proutes.items()]
+            wanted += [(table, destination, gateway) for destination, gateway in _usable(proutes)]
     for table, destination, gateway in wanted:
         if (table, _normal(destination), gateway) not in {(t, _normal(d), g) for t, d, g in observed.routes}:
             problems.append(f"interface {name} lacks route {destination} via {gateway} in table {table}")
@@ -54,6 +58,22 @@ def differences(endpoint: DanmEp, network: Network | None, observed: netlink.Obs
         if rule not in observed.rules:
             problems.append(f"policy rule from {rule[1]} lookup {rule[2]} priority {rule[0]} is missing")
     return problems
+
+
+def _usable(routes: dict[str, str] | None) -> list[tuple[str, str]]:
+    """The route entries ADD installs: those whose destination and gateway parse (it skips the
+    others with a warning)."""
+    import ipaddress
+
+    usable = []
+    for destination, gateway in (routes or {}).items():
+        try:
+            ipaddress.ip_network(destination, strict=False)
+            ipaddress.ip_address(gateway)
+        except ValueError:
+            continue
+        usable.append((destination, gateway))
+    return usable
 
 
 def _normal(destination: str) -> str:

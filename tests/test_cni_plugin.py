@@ -527,7 +527,7 @@ def test_gc_releases_stale_endpoints_of_this_node(client: kube.ApiClient, nets: 
     assert bit_count(client, "plain") == before + 5
     time.sleep(1.1)  # creation timestamps have whole seconds; GC spares what it cannot judge
     valid: dict[str, Any] = {"cni.dev/valid-attachments": [{"containerID": live, "ifname": "eth0"}]}
-    collected = plugin.run("GC", cniVersion="1.1.0", **valid)
+    collected = plugin.run("GC", cniVersion="1.1.0", gcMinAgeSeconds=0, **valid)
     assert collected.returncode == 0 and collected.stdout == b"", collected
     names = endpoint_names(client)
     assert {ep.metadata.name for ep in kept} <= names

@@ -252,3 +252,15 @@ def test_verbs_newer_than_the_config_are_refused(verb: str, version: str, allowe
     with pytest.raises(cni.CniFailure) as caught:
         cni.check_verb_version(verb, version)
     assert caught.value.code == cni.ERR_INCOMPATIBLE_VERSION and verb in caught.value.msg
+
+
+def test_gc_judges_only_its_own_cni_network_and_legacy_endpoints_by_their_pod() -> None:
+    mine = endpoint()
+    mine.metadata.labels = endpoints.identity_labels("c1", "node-a", "u", "meta_cni")
+    assert detach.judged_by(mine, "meta_cni") == "yes"
+    assert detach.judged_by(mine, "other-net") == "no"
+    legacy = endpoint()
+    assert detach.judged_by(legacy, "meta_cni") == "pod"
+    odd = endpoint()
+    odd.metadata.labels = endpoints.identity_labels("c1", "node-a", "u", "not a label value!")
+    assert detach.judged_by(odd, "not a label value!") == "yes"

@@ -433,7 +433,7 @@ def test_gc_runs_the_orphans_delegate_del_with_its_own_container(
         assert run(plugin, bins, "ADD", pod, path).returncode == 0
         time.sleep(1.1)  # GC judges only what was created in an earlier second
         nothing_valid: dict[str, Any] = {"cni.dev/valid-attachments": []}
-        collected = plugin.run("GC", env=bins.env(), **nothing_valid)
+        collected = plugin.run("GC", env=bins.env(), gcMinAgeSeconds=0, **nothing_valid)
         assert collected.returncode == 0, collected
         (call,) = bins.calls("macvlan", "DEL")
         assert (call["netns"], call["ifname"], call["containerid"]) == (path, "eth0", pod)

@@ -329,7 +329,7 @@ def test_gc_reclaims_an_orphan_and_keeps_a_live_pod(
         crowd_before = set_bits(network(client, "crowd").spec.options.alloc)
         time.sleep(1.1)  # creation timestamps have whole seconds; GC spares what it may not judge
         gc_conf: dict[str, Any] = {"cni.dev/valid-attachments": [{"containerID": live, "ifname": "eth0"}], "cniVersion": "1.1.0"}
-        collected = plugin.run("GC", **gc_conf)
+        collected = plugin.run("GC", gcMinAgeSeconds=0, **gc_conf)
         assert collected.returncode == 0, collected
         assert not [ep for ep in danmeps(client, "default") if ep.spec.pod == orphan]
         assert links_in(orphan_ns) == {"lo"}
