@@ -440,3 +440,47 @@ def test_gc_runs_the_orphans_delegate_del_with_its_own_container(
         assert links_in(path) == {"lo"}
     assert bits(client, name) == before
     assert not [ep for ep in danmeps(client) if ep.spec.pod == pod]
+
+
+def test_ten_delegated_pods_at_once(
+    client: kube.ApiClient, kubeconfig: Path, tmp_path: Path, bins: CniBin, parent: str
+) -> None:
+    """Separate danm processes racing on one macvlan network, the version cache and the node's
+    slots: distinct addresses, and DEL restores the bitmap exactly."""
+    import threading
+
+    name = unique("cc")
+    create_network(client, name, network_type="macvlan", host_device=parent, cidr="10.94.0.0/24", net6="fd94::/64")
+    before = network(client, name).spec.options.alloc, network(client, name).spec.options.alloc6
+    plugin = plugin_for(kubeconfig, tmp_path, bins, maxConcurrentInvocations=4)
+    pods = [unique(f"pc{index}-") for index in range(10)]
+    for pod in pods:
+        create_pod(client, pod, [{"network": name, "ip": "dynamic", "ip6": "dynamic"}])
+    contexts = [netns() for _ in pods]
+    paths = [context.__enter__() for context in contexts]
+    try:
+        for verb in ("ADD", "DEL"):
+            outcomes: dict[str, Outcome] = {}
+
+            def one(pod: str, path: str, verb: str = verb) -> None:
+                outcomes[pod] = run(plugin, bins, verb, pod, path)
+
+            threads = [threading.Thread(target=one, args=(pod, path)) for pod, path in zip(pods, paths)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            failed = {pod: outcome for pod, outcome in outcomes.items() if outcome.returncode != 0}
+            assert not failed, failed
+            if verb == "ADD":
+                addresses = [tuple(ip["address"] for ip in outcomes[pod].json()["ips"]) for pod in pods]
+                assert len({pair[0] for pair in addresses}) == 10 and len({pair[1] for pair in addresses}) == 10
+                for path, pair in zip(paths, addresses):
+                    shown = {a["local"] for a in ip_json(path, "addr", "show", "eth0")[0]["addr_info"]}
+                    assert {address.split("/")[0] for address in pair} <= shown
+    finally:
+        for context in contexts:
+            context.__exit__(None, None, None)
+    after = network(client, name).spec.options
+    assert (after.alloc, after.alloc6) == before
+    assert not [ep for ep in danmeps(client) if ep.spec.pod in pods]
