@@ -28,6 +28,7 @@ from __future__ import annotations
 import binascii
 import random
 import time
+import uuid
 from collections.abc import Callable
 from ipaddress import (
     IPv4Address,
@@ -1041,6 +1042,16 @@ def _check_untracked_v6(
             )
 
 
+# Each IPAM write carries a fresh mark, so that a write whose answer was lost is recognised.
+WRITE_MARK: Final = "danm.io/ipam-write"
+
+
+def _marked(net: Network, mark: str) -> Network:
+    annotations = dict(net.metadata.annotations or {})
+    annotations[WRITE_MARK] = mark
+    return structs.replace(net, metadata=structs.replace(net.metadata, annotations=annotations))
+
+
 def _guarded_update(
     client: kube.ApiClient,
     kind: str,
@@ -1066,7 +1077,17 @@ def _guarded_update(
             result = plan(net)
             if not result.changed:
                 return ApiReservation(result, False, conflicts)
-            written = client.apply_change(resource, net, result.network, deadline=deadline)
+            mark = uuid.uuid4().hex
+            try:
+                written = client.apply_change(resource, net, _marked(result.network, mark), deadline=deadline)
+            except kube.Conflict:
+                # The client repeats a guarded patch whose answer was lost; if the first one was
+                # applied, the repeat gets 409 although the change is ours. Re-planning then
+                # would reserve a second address (or free one another pod took meanwhile).
+                stored = client.get(resource, namespace, name, Network, deadline=deadline)
+                if (stored.metadata.annotations or {}).get(WRITE_MARK) != mark:
+                    raise
+                written = stored
             return ApiReservation(Reservation(written, result.ip4, result.ip6, True), True, conflicts)
         except kube.Conflict:
             conflicts += 1

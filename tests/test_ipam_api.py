@@ -87,7 +87,9 @@ def test_update_keeps_unmodelled_fields(server: ApiServer, client: kube.ApiClien
     done = ipam.reserve_on_api(client, "TenantNetwork", "default", "keep", "dynamic", "", deadline())
     assert done.persisted
     stored = json.loads(client.request("GET", kube.TENANTNETWORKS.path("default", "keep")))
-    assert stored["metadata"]["annotations"] == {"other.example.com/owner": "noc"}
+    annotations = stored["metadata"]["annotations"]
+    assert annotations.pop(ipam.WRITE_MARK)  # danm's own write mark, next to the foreign one
+    assert annotations == {"other.example.com/owner": "noc"}
     assert stored["metadata"]["finalizers"] == ["example.com/hold"]
     assert stored["spec"]["Options"]["futureOption"] == {"mtu": 9000}
     assert stored["spec"]["Options"]["alloc"]
@@ -251,3 +253,116 @@ def test_static_ipv6_outside_the_tracked_pool_is_refused_when_a_danmep_holds_it(
     with pytest.raises(ipam.AddressInUseError, match="DanmEp default/v6-holder"):
         ipam.reserve_on_api(client, "DanmNet", "default", "v6wide", "", outside, deadline())
     client.delete(kube.DANMEPS, "default", "v6-holder")
+
+
+class AnswerDroppingProxy:
+    """A TCP proxy to the API server that forwards the first PATCH request and then closes the
+    client's connection without its answer: the write is applied, its answer lost."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        import socket
+        import threading
+
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.dropped = 0
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            swallow = threading.Event()
+            threading.Thread(target=self.pump_requests, args=(client, upstream, swallow), daemon=True).start()
+            threading.Thread(target=self.pump, args=(upstream, client, swallow), daemon=True).start()
+
+    def pump_requests(self, source: Any, sink: Any, swallow: Any) -> None:
+        import time as time_module
+
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            if data.startswith(b"PATCH") and self.dropped == 0:
+                while b"\r\n\r\n" not in data:  # the whole request, body included, goes through
+                    data += source.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+                while len(body) < length:
+                    more = source.recv(65536)
+                    body += more
+                    data += more
+                swallow.set()  # its answer never reaches the client
+                sink.sendall(data)
+                self.dropped += 1
+                time_module.sleep(0.3)  # the server applies it meanwhile
+                source.close()
+                sink.close()
+                return
+            sink.sendall(data)
+        for end in (source, sink):
+            try:
+                end.close()
+            except OSError:
+                pass
+
+    @staticmethod
+    def pump(source: Any, sink: Any, swallow: Any) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+                if not data:
+                    break
+                if not swallow.is_set():
+                    sink.sendall(data)
+            except OSError:
+                break
+        for end in (source, sink):
+            try:
+                end.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_write_whose_answer_was_lost_is_recognised(server: ApiServer, kubeconfig: Path, tmp_path: Path) -> None:
+    """The client repeats the guarded PATCH; the repeat gets 409 because the first was applied.
+    Without the write mark IPAM would take that 409 for a foreign write and reserve again: one
+    address leaked, or a static address refused as in use."""
+    import urllib.parse
+
+    with kube.ApiClient(kube.load_config(str(kubeconfig))) as direct:
+        create_network(direct, "lost-answer", cidr="10.7.0.0/24")
+        before = direct.get(kube.DANMNETS, "default", "lost-answer", Network).spec.options.alloc
+    url = urllib.parse.urlsplit(server.url)
+    proxy = AnswerDroppingProxy((url.hostname or "127.0.0.1", url.port or 80))
+    try:
+        document = json.loads(kubeconfig.read_text())
+        document["clusters"][0]["cluster"]["server"] = f"http://127.0.0.1:{proxy.port}"
+        proxied = tmp_path / "proxied"
+        proxied.write_text(json.dumps(document))
+        with kube.ApiClient(kube.load_config(str(proxied))) as client:
+            done = ipam.reserve_on_api(client, "DanmNet", "default", "lost-answer", "10.7.0.9", "", deadline())
+        assert proxy.dropped == 1
+        assert done.persisted and done.ip4 == "10.7.0.9/24" and done.conflicts == 0
+        with kube.ApiClient(kube.load_config(str(kubeconfig))) as direct:
+            stored = direct.get(kube.DANMNETS, "default", "lost-answer", Network)
+        allocated, _ = ipam.set_addresses(stored)
+        infrastructure, _ = ipam.infrastructure_addresses(stored)
+        assert allocated - infrastructure == {"10.7.0.9"}  # exactly one address, the one asked for
+        assert before == ""  # (created without the webhook: the reservation initialised it)
+    finally:
+        proxy.close()
