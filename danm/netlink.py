@@ -535,6 +535,19 @@ def _policy(
     _routes(pod, link, index, link.table, proutes, version, warnings)
 
 
+def _install_routing(pod: _Pod, link: PodLink, index: int, warnings: list[str]) -> None:
+    """Main-table routes of each family with an address, then policy routing (§3.6 5-6)."""
+    if link.address4 is not None:
+        _routes(pod, link, index, MAIN_TABLE, link.routes, 4, warnings)
+    if link.address6 is not None:
+        _routes(pod, link, index, MAIN_TABLE, link.routes6, 6, warnings)
+    if link.table:
+        if link.address4 is not None and link.proutes is not None:
+            _policy(pod, link, index, str(link.address4.ip), 32, socket.AF_INET, link.proutes, 4, warnings)
+        if link.address6 is not None and link.proutes6 is not None:
+            _policy(pod, link, index, str(link.address6.ip), 128, socket.AF_INET6, link.proutes6, 6, warnings)
+
+
 def _configure(pod: _Pod, link: PodLink, index: int) -> LinkInfo:
     """§3.3 step 3 and §3.6 on the link at ``index`` of the pod namespace."""
     from pyroute2 import NetlinkError
@@ -577,19 +590,7 @@ def _configure(pod: _Pod, link: PodLink, index: int) -> LinkInfo:
     final = pod.link(index, link.name)
     mac = _nla_str(final, "IFLA_ADDRESS")
     _announce(pod, link, index, mac, warnings)
-    if link.address4 is not None:
-        _routes(pod, link, index, MAIN_TABLE, link.routes, 4, warnings)
-    if link.address6 is not None:
-        _routes(pod, link, index, MAIN_TABLE, link.routes6, 6, warnings)
-    if link.table:
-        if link.address4 is not None and link.proutes is not None:
-            _policy(
-                pod, link, index, str(link.address4.ip), 32, socket.AF_INET, link.proutes, 4, warnings
-            )
-        if link.address6 is not None and link.proutes6 is not None:
-            _policy(
-                pod, link, index, str(link.address6.ip), 128, socket.AF_INET6, link.proutes6, 6, warnings
-            )
+    _install_routing(pod, link, index, warnings)
     return LinkInfo(link.name, index, mac, _nla_int(final, "IFLA_MTU", 0), warnings)
 
 
@@ -890,15 +891,7 @@ def _post_process(pod: _Pod, link: PodLink, index: int, warnings: list[str]) -> 
             pod.ipr.addr("add", index=index, address=str(address6.ip), prefixlen=prefix6, flags=IFA_F_NODAD)
         except (NetlinkError, OSError) as addr6_err:
             raise _failure(f"cannot add address {address6} to", link.name, pod.netns.path, addr6_err) from addr6_err
-    if link.address4 is not None:
-        _routes(pod, link, index, MAIN_TABLE, link.routes, 4, warnings)
-    if link.address6 is not None:
-        _routes(pod, link, index, MAIN_TABLE, link.routes6, 6, warnings)
-    if link.table:
-        if link.address4 is not None and link.proutes is not None:
-            _policy(pod, link, index, str(link.address4.ip), 32, socket.AF_INET, link.proutes, 4, warnings)
-        if link.address6 is not None and link.proutes6 is not None:
-            _policy(pod, link, index, str(link.address6.ip), 128, socket.AF_INET6, link.proutes6, 6, warnings)
+    _install_routing(pod, link, index, warnings)
 
 # mypyc compiles `msg.get(key)` on a dict subclass -- which pyroute2 messages are -- into a raw
 # dict lookup (CPyDict_Get: "dodgily assuming that get on a subclass doesn't have different
