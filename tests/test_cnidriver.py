@@ -23,9 +23,6 @@ from testlib import danm_binary
 REFERENCE_PLUGINS = "/usr/lib/cni"
 SUBNET = ipaddress.ip_network("10.251.7.0/24")
 
-pytestmark = pytest.mark.skipif(
-    not Path(REFERENCE_PLUGINS, "bridge").exists(), reason="containernetworking-plugins not installed"
-)
 
 
 def ip(*argv: str) -> subprocess.CompletedProcess[str]:

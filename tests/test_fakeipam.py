@@ -262,8 +262,7 @@ def test_auto_prefers_an_executable_static(tmp_path: Path) -> None:
 
 
 def test_auto_on_this_host_takes_the_reference_static() -> None:
-    if not (REFERENCE_PLUGINS / "static").exists():
-        pytest.skip("the reference CNI plugins are not installed")
+    assert (REFERENCE_PLUGINS / "static").exists(), "install containernetworking-plugins (.ci/run does)"
     assert choose_plugin("auto", f"/nonexistent:{REFERENCE_PLUGINS}") == STATIC
 
 
@@ -326,8 +325,7 @@ def host_untouched() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def macvlan_versions() -> list[str]:
-    if not MACVLAN.exists():
-        pytest.skip(f"{MACVLAN} is not installed (Debian: containernetworking-plugins)")
+    assert MACVLAN.exists(), f"{MACVLAN} is not installed (Debian: containernetworking-plugins; .ci/run installs it)"
     done = run_plugin(MACVLAN, "VERSION", b"{}")
     assert done.returncode == 0, done
     return msgspec.json.decode(done.stdout, type=VersionReply).supported_versions
@@ -371,8 +369,7 @@ def pod_addresses(ns: str, ifname: str) -> set[str]:
 def test_macvlan_gets_danm_addresses_through_its_ipam(
     choice: str, version: str, host: Host, plugin_dir: Path, macvlan_versions: list[str]
 ) -> None:
-    if version not in macvlan_versions:
-        pytest.skip(f"macvlan does not speak {version} (VERSION lists {macvlan_versions})")
+    assert version in macvlan_versions, f"macvlan does not speak {version} (VERSION lists {macvlan_versions})"
     cni_path = f"{plugin_dir}:{REFERENCE_PLUGINS}"
     plugin = choose_plugin(choice, cni_path)
     assert plugin == choice
