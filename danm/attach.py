@@ -521,10 +521,6 @@ def build_interface(
         attachment.error = failure_from(error)
 
 
-def delegation_context(invocation: Invocation) -> delegation.Context:
-    return delegation.context_for(invocation.conf, invocation.environ, invocation.env.netns)
-
-
 def vf_mac_of(invocation: Invocation, device_id: str) -> str:
     from danm import sriov
 
@@ -542,7 +538,7 @@ def build_delegated(
     """A delegated interface: the plugin chain's ADD with danm's addresses (when danm allocated),
     the DPDK dummy for user-space SR-IOV VFs, §3.6 post-processing, and the DanmEp updated with
     the addresses the delegate's own IPAM gave."""
-    context = delegation_context(invocation)
+    context = delegation.context_for(invocation.conf, invocation.environ, invocation.env.netns)
     network = attachment.network
     allocated4 = attachment.ip4 if attachment.reserved and want4 else ""
     allocated6 = attachment.ip6 if attachment.reserved and want6 else ""
@@ -553,7 +549,7 @@ def build_delegated(
     plugin_deadline = min(deadline, time.monotonic() + invocation.conf.delegate_deadline)
     # (the aggregated error names the network: the delegate's own error needs no prefix)
     result = delegation.add(context, chain, attachment.ifname, "", plugin_deadline)
-    result4, result6 = delegation.addresses_of(result)
+    result4, result6 = cniresult.to_endpoint_addresses(result)
     if not attachment.reserved or not want4:
         attachment.ip4 = result4 or attachment.ip4
     if not attachment.reserved or not want6:
@@ -648,7 +644,7 @@ def undo(invocation: Invocation, client: kube.ApiClient, attachment: Attachment,
     if step == "delegate":
         chain = attachment.delegation
         if chain is not None and attachment.delegate_ran:
-            context = delegation_context(invocation)
+            context = delegation.context_for(invocation.conf, invocation.environ, invocation.env.netns)
             plugin_deadline = min(deadline, time.monotonic() + invocation.conf.delegate_deadline)
             for problem in delegation.delete(context, chain, attachment.ifname, attachment.describe(), plugin_deadline):
                 invocation.log.error("rollback.delegate-failed", problem, interface=attachment.ifname)
@@ -710,7 +706,7 @@ def record_attachment(invocation: Invocation, attachments: list[Attachment]) -> 
             )
             entries.append(entry)
         nodestate.write_tombstone(
-            attachments_dir(invocation),
+            invocation.attachments_dir,
             invocation.pod_args(True).infra_container_id,
             entries,
             "attached",
@@ -718,7 +714,3 @@ def record_attachment(invocation: Invocation, attachments: list[Attachment]) -> 
         )
     except Exception as error:
         invocation.log.warning("attachment-record.failed", str(error))
-
-
-def attachments_dir(invocation: Invocation) -> str:
-    return os.path.join(invocation.conf.run_dir, "attachments")

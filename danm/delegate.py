@@ -13,14 +13,13 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import time
 from typing import TYPE_CHECKING, Final
 
 from danm.cni import ERR_DELEGATE, ERR_INVALID_CONFIG, ERR_TRY_AGAIN, CniFailure
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Mapping
 
     from danm.cniresult import Result
@@ -86,6 +85,8 @@ def delegate_environment(
 def execute(binary: str, stdin: bytes, env: Mapping[str, str], deadline: float) -> PluginRun:
     """Run the plugin in a session of its own; past ``deadline`` (monotonic) its whole process
     group is killed and the run fails with "try again"."""
+    import subprocess  # only when a delegate runs: off the built-in backend's start-up path
+
     started = time.monotonic()
     process = subprocess.Popen(
         [binary],
@@ -114,6 +115,9 @@ def execute(binary: str, stdin: bytes, env: Mapping[str, str], deadline: float) 
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    import signal
+    import subprocess
+
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -127,6 +131,8 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 def _reap_group(pgid: int) -> None:
     """Children the plugin left behind in its process group (daemonised IPAM helpers, a shell
     script's background jobs) do not outlive it."""
+    import signal
+
     try:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

@@ -203,13 +203,6 @@ def flannel_cleanup(environ: Mapping[str, str], addresses: list[str]) -> None:
             pass
 
 
-def addresses_of(result: Result) -> tuple[str, str]:
-    """The result's last IPv4 and IPv6 address (CIDR form), "" when absent (§4.5)."""
-    from danm import cniresult
-
-    return cniresult.to_endpoint_addresses(result)
-
-
 def mac_of(result: Result, ifname: str) -> str:
     """The MAC the result reports for the pod's interface ``ifname`` ("" when it reports none)."""
     for interface in result.interfaces:

@@ -38,21 +38,9 @@ _UNREACHABLE: Final = (
 )
 
 
-def failures_dir(invocation: Invocation) -> str:
-    return os.path.join(invocation.conf.state_dir, "del-failures")
-
-
-def tombstones_dir(invocation: Invocation) -> str:
-    return os.path.join(invocation.conf.state_dir, "tombstones")
-
-
-def attachments_dir(invocation: Invocation) -> str:
-    return os.path.join(invocation.conf.run_dir, "attachments")
-
-
 def recorded_endpoints(invocation: Invocation, container_id: str) -> list[nodestate.TombstoneEndpoint]:
     """What ADD noted on this node for the container (empty when nothing was noted)."""
-    return nodestate.read_tombstone(attachments_dir(invocation), container_id)
+    return nodestate.read_tombstone(invocation.attachments_dir, container_id)
 
 
 def delete(invocation: Invocation) -> None:
@@ -81,8 +69,8 @@ def delete(invocation: Invocation) -> None:
         failure = failure_from(first)
         give_up_or_retry(invocation, container_id, failure.code, "\n".join(str(error) for error in errors))
         return
-    nodestate.clear_failure(failures_dir(invocation), container_id)
-    nodestate.remove_tombstone(attachments_dir(invocation), container_id)
+    nodestate.clear_failure(invocation.failures_dir, container_id)
+    nodestate.remove_tombstone(invocation.attachments_dir, container_id)
     for endpoint in found:
         log.info("interface.deleted", network=endpoint.spec.network_name, interface=endpoint.spec.interface.name)
     if not found:
@@ -187,7 +175,7 @@ def unreachable(invocation: Invocation, container_id: str, error: BaseException)
 
 def give_up_or_retry(invocation: Invocation, container_id: str, code: int, reason: str) -> None:
     now = time.time()
-    first = nodestate.first_failure(failures_dir(invocation), container_id, now)
+    first = nodestate.first_failure(invocation.failures_dir, container_id, now)
     window = invocation.conf.del_retry_seconds
     if now - first < window:
         raise CniFailure(
@@ -196,9 +184,9 @@ def give_up_or_retry(invocation: Invocation, container_id: str, code: int, reaso
             f"retrying for {window:g} s since the first failure; then the addresses are left in a node-local tombstone",
         )
     holding = [entry for entry in recorded_endpoints(invocation, container_id) if "/" in entry.ip4 or "/" in entry.ip6]
-    path = nodestate.write_tombstone(tombstones_dir(invocation), container_id, holding, reason, now)
-    nodestate.clear_failure(failures_dir(invocation), container_id)
-    nodestate.remove_tombstone(attachments_dir(invocation), container_id)
+    path = nodestate.write_tombstone(invocation.tombstones_dir, container_id, holding, reason, now)
+    nodestate.clear_failure(invocation.failures_dir, container_id)
+    nodestate.remove_tombstone(invocation.attachments_dir, container_id)
     invocation.log.error(
         "del.gave-up",
         f"DEL kept failing for {now - first:.0f} s: {reason}; {len(holding)} DanmEp(s) still hold addresses",
@@ -290,7 +278,7 @@ def gc(invocation: Invocation) -> None:
             stale.append(endpoint)
     errors = release_all(invocation, client, stale)
     for endpoint in stale:
-        nodestate.remove_tombstone(attachments_dir(invocation), endpoints.text(endpoint.spec.container_id))
+        nodestate.remove_tombstone(invocation.attachments_dir, endpoints.text(endpoint.spec.container_id))
         invocation.log.info(
             "gc.released",
             network=endpoint.spec.network_name,

@@ -55,12 +55,8 @@ def label_value(text: str) -> str:
     return "sha-" + hashlib.sha256(text.encode()).hexdigest()[:_HASH_CHARS]
 
 
-def node_label(node: str) -> str:
-    return label_value(node)
-
-
 def identity_labels(container_id: str, node: str, pod_uid: str, cni_network: str = "") -> dict[str, str]:
-    result = {LABEL_CID_HASH: container_hash(container_id), LABEL_NODE: node_label(node)}
+    result = {LABEL_CID_HASH: container_hash(container_id), LABEL_NODE: label_value(node)}
     if pod_uid and labels.label_value_error(pod_uid) is None:
         result[LABEL_POD_UID] = pod_uid
     if cni_network:
@@ -152,7 +148,7 @@ def of_node(client: kube.ApiClient, node: str, hostname: str, deadline: float) -
     """The DanmEps of this node: labelled ones, plus unlabelled (legacy) ones whose Host is the
     node name or the OS hostname (the original recorded the hostname)."""
     labelled, _ = client.list(
-        kube.DANMEPS, "", DanmEp, label_selector=f"{LABEL_NODE}={node_label(node)}", deadline=deadline
+        kube.DANMEPS, "", DanmEp, label_selector=f"{LABEL_NODE}={label_value(node)}", deadline=deadline
     )
     result = [endpoint for endpoint in labelled if text(endpoint.spec.host) in (node, "")]
     legacy, _ = client.list(kube.DANMEPS, "", DanmEp, label_selector=f"!{LABEL_NODE}", deadline=deadline)

@@ -77,6 +77,21 @@ class Invocation:
         self._client: kube.ApiClient | None = None
         self._pod_args: PodArgs | None = None
 
+    @property
+    def attachments_dir(self) -> str:
+        """ADD's node-local notes of each sandbox's DanmEps (read by a DEL without the API)."""
+        return os.path.join(self.conf.run_dir, "attachments")
+
+    @property
+    def failures_dir(self) -> str:
+        """When each container's DEL first failed (bounds the retries)."""
+        return os.path.join(self.conf.state_dir, "del-failures")
+
+    @property
+    def tombstones_dir(self) -> str:
+        """What DELs that gave up left holding addresses."""
+        return os.path.join(self.conf.state_dir, "tombstones")
+
     def deadline(self) -> float:
         """The deadline of the invocation's API work and of each interface."""
         return self.started + self.conf.interface_deadline
